@@ -1,0 +1,42 @@
+# Switchboard — two commands on a fresh Debian/Ubuntu machine:
+#   make run    install what is missing, build, start
+#   make test   install the test servers, run every check and test
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test bench deps-run deps-test deps-bench lint build-test unit e2e fmt clean
+
+deps-run:
+	@scripts/install-deps.sh run
+
+deps-test:
+	@scripts/install-deps.sh test
+
+deps-bench:
+	@scripts/install-deps.sh bench
+
+run: deps-run
+	$(CARGO) build --release -p switchboard-cli
+	@scripts/run.sh ./target/release/switchboard
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Build once; every end-to-end test reuses this binary.
+build-test:
+	$(CARGO) build -p switchboard-cli --bin switchboard
+
+test: deps-test lint build-test
+	SWITCHBOARD_BIN=$(CURDIR)/target/debug/switchboard $(CARGO) test --workspace -- --test-threads=2
+
+bench: deps-bench
+	$(CARGO) build --release -p switchboard-cli
+	scripts/bench-sync.sh ./target/release/switchboard
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

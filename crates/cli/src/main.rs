@@ -1,0 +1,359 @@
+//! `switchboard`: the headless command line over the consolidated store and sync engine.
+
+mod output;
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use switchboard_store::{AccountKind, InboxQuery, NewAccount, Store, SyncPolicy, TlsMode};
+use switchboard_sync::secrets::{delete_password, store_password, Secret};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "One consolidated inbox for all your mail accounts"
+)]
+struct Cli {
+    /// Where the store lives (default: the XDG data dir, e.g. ~/.local/share/switchboard).
+    #[arg(long, global = true, env = "SWITCHBOARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add, list, test or remove mail accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Sync every account (or one) once, or keep syncing with --watch.
+    Sync {
+        #[arg(long)]
+        account: Option<String>,
+        /// Keep running: IDLE on IMAP INBOX, poll POP3 every --interval seconds.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, default_value_t = 300)]
+        interval: u64,
+    },
+    /// The consolidated inbox, newest first.
+    Inbox {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        unread: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+        /// Print the message source exactly as received.
+        #[arg(long, conflicts_with = "json")]
+        raw: bool,
+    },
+    /// Full-text search over sender, recipients, subject and body.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a message here; reverse sync deletes it on the servers at the next sync
+    /// (per account policy).
+    Delete { id: i64 },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Protocol {
+    Imap,
+    Pop3,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Tls {
+    Implicit,
+    Starttls,
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Add an account; the password is read from standard input and kept in the OS keyring.
+    Add {
+        protocol: Protocol,
+        name: String,
+        #[arg(long)]
+        host: String,
+        /// Default: 993/143 (IMAP), 995/110 (POP3) for implicit TLS/STARTTLS.
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, value_enum, default_value = "implicit")]
+        tls: Tls,
+        #[arg(long)]
+        user: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Trust a self-signed server: the SHA-256 fingerprint of its certificate.
+        #[arg(long)]
+        trust_cert: Option<String>,
+        /// IMAP mailboxes to sync, comma-separated; "*" for all.
+        #[arg(long, value_delimiter = ',', default_value = "INBOX")]
+        mailboxes: Vec<String>,
+        /// mirror | keep | delete-after:N
+        #[arg(long, default_value = "mirror")]
+        policy: String,
+    },
+    /// List accounts with their state.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Log in and look at the mailboxes without changing anything.
+    Test { name: String },
+    /// Remove an account and the messages that came only through it (the server is untouched).
+    Remove { name: String },
+    /// Replace an account's password (read from standard input).
+    Password {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+fn data_dir(cli: &Cli) -> Result<PathBuf> {
+    if let Some(d) = &cli.data_dir {
+        return Ok(d.clone());
+    }
+    directories::ProjectDirs::from("", "", "switchboard")
+        .map(|p| p.data_dir().to_path_buf())
+        .ok_or_else(|| anyhow!("cannot determine a data directory; pass --data-dir"))
+}
+
+fn read_password() -> Result<Secret> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("cannot read the password from standard input")?;
+    let p = s.strip_suffix('\n').unwrap_or(&s);
+    let p = p.strip_suffix('\r').unwrap_or(p);
+    if p.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(Secret::new(p.to_string()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", output::chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = data_dir(&cli)?;
+    match cli.command {
+        Command::Account(cmd) => account(&dir, cmd),
+        Command::Sync {
+            account,
+            watch,
+            interval,
+        } => {
+            let reporter: Arc<dyn switchboard_sync::Reporter> =
+                Arc::new(output::Progress::new(std::io::stderr().is_terminal()));
+            let rt = runtime()?;
+            if watch {
+                rt.block_on(async {
+                    tokio::select! {
+                        r = switchboard_sync::watch_accounts(&dir, account.as_deref(), Duration::from_secs(interval.max(10)), reporter) => r.map_err(anyhow::Error::from),
+                        _ = tokio::signal::ctrl_c() => Ok(()),
+                    }
+                })?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let results = rt.block_on(switchboard_sync::sync_accounts(
+                &dir,
+                account.as_deref(),
+                reporter,
+            ))?;
+            let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Inbox {
+            limit,
+            account,
+            unread,
+            json,
+        } => {
+            let store = Store::open_in(&dir)?;
+            let list = store.inbox(&InboxQuery {
+                limit,
+                account,
+                unread_only: unread,
+            })?;
+            output::list(&list, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { id, json, raw } => {
+            let store = Store::open_in(&dir)?;
+            if raw {
+                let bytes = store.raw(id)?;
+                use std::io::Write;
+                std::io::stdout().write_all(&bytes)?;
+            } else {
+                output::message(&store.message(id)?, json)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search { query, limit, json } => {
+            if query.len() > 1000 {
+                bail!(
+                    "the search query is {} characters long; at most 1000 are allowed",
+                    query.len()
+                );
+            }
+            let store = Store::open_in(&dir)?;
+            output::list(&store.search(&query, limit)?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Delete { id } => {
+            let mut store = Store::open_in(&dir)?;
+            store.delete_message(id)?;
+            println!(
+                "message {id} deleted here; servers follow at the next sync (per account policy)"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
+    match cmd {
+        AccountCommand::Add {
+            protocol,
+            name,
+            host,
+            port,
+            tls,
+            user,
+            password_stdin: _,
+            trust_cert,
+            mailboxes,
+            policy,
+        } => {
+            let kind = match protocol {
+                Protocol::Imap => AccountKind::Imap,
+                Protocol::Pop3 => AccountKind::Pop3,
+            };
+            let tls = match tls {
+                Tls::Implicit => TlsMode::Implicit,
+                Tls::Starttls => TlsMode::Starttls,
+            };
+            let port = port.unwrap_or(match (kind, tls) {
+                (AccountKind::Imap, TlsMode::Implicit) => 993,
+                (AccountKind::Imap, TlsMode::Starttls) => 143,
+                (AccountKind::Pop3, TlsMode::Implicit) => 995,
+                (AccountKind::Pop3, TlsMode::Starttls) => 110,
+            });
+            let policy: SyncPolicy = policy.parse()?;
+            let trust_cert = match trust_cert {
+                Some(pin) => Some(switchboard_sync::tls::normalize_pin(&pin).ok_or_else(|| {
+                    anyhow!("--trust-cert '{pin}' is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
+                })?),
+                None => None,
+            };
+            let mailboxes: Vec<String> = mailboxes
+                .into_iter()
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .collect();
+            let password = read_password()?;
+            let mut store = Store::open_in(dir)?;
+            let account = store.add_account(&NewAccount {
+                name: name.clone(),
+                kind,
+                host,
+                port,
+                tls,
+                username: user,
+                trust_cert,
+                mailboxes,
+                policy,
+            })?;
+            if let Err(e) = store_password(&store.install_id()?, &account.name, &password) {
+                store.remove_account(&account.name)?;
+                return Err(e).context(format!("account '{name}' was not added"));
+            }
+            println!(
+                "added {} account '{}' ({}:{})",
+                kind.as_str(),
+                account.name,
+                account.host,
+                account.port
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCommand::List { json } => {
+            let store = Store::open_in(dir)?;
+            output::accounts(&store.accounts()?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCommand::Test { name } => {
+            let rt = runtime()?;
+            let summary = rt
+                .block_on(switchboard_sync::test_account(dir, &name))
+                .with_context(|| format!("account '{name}'"))?;
+            println!("{name}: {summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCommand::Remove { name } => {
+            let mut store = Store::open_in(dir)?;
+            let install_id = store.install_id()?;
+            let account = store.remove_account(&name)?;
+            if let Err(e) = delete_password(&install_id, &account.name) {
+                eprintln!("warning: account '{name}' removed, but its keyring entry could not be deleted: {e}");
+            }
+            println!("removed account '{name}'");
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCommand::Password {
+            name,
+            password_stdin: _,
+        } => {
+            let store = Store::open_in(dir)?;
+            let account = store
+                .account(&name)?
+                .ok_or_else(|| anyhow!("no account named '{name}'"))?;
+            let password = read_password()?;
+            store_password(&store.install_id()?, &account.name, &password)?;
+            println!("password of '{name}' updated");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Account configuration and visible account state.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::{now_unix, Result, Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    Imap,
+    Pop3,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Imap => "imap",
+            AccountKind::Pop3 => "pop3",
+        }
+    }
+}
+
+impl FromStr for AccountKind {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "imap" => Ok(AccountKind::Imap),
+            "pop3" => Ok(AccountKind::Pop3),
+            other => Err(StoreError::Invalid {
+                field: "kind",
+                detail: format!("'{other}' is not imap or pop3"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (IMAPS 993, POP3S 995).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS / STLS before login; refusing to log in without it.
+    Starttls,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Implicit => "implicit",
+            TlsMode::Starttls => "starttls",
+        }
+    }
+}
+
+impl FromStr for TlsMode {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "implicit" => Ok(TlsMode::Implicit),
+            "starttls" => Ok(TlsMode::Starttls),
+            other => Err(StoreError::Invalid {
+                field: "tls",
+                detail: format!("'{other}' is not implicit or starttls"),
+            }),
+        }
+    }
+}
+
+/// Which sync directions apply to an account (seed 003's forward and reverse sync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Forward and reverse: gone on the server → gone here; deleted here → deleted there.
+    Mirror,
+    /// Forward only: the server stays complete; a local delete leaves a tombstone so the message
+    /// is never downloaded again.
+    Keep,
+    /// POP3 classic, the local copy is the master: each message is deleted on the server this
+    /// many days after it was stored here (0 = at the next sync); a message disappearing from
+    /// the server never removes the local copy. A local delete is also carried to the server.
+    DeleteAfter(u32),
+}
+
+impl fmt::Display for SyncPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncPolicy::Mirror => f.write_str("mirror"),
+            SyncPolicy::Keep => f.write_str("keep"),
+            SyncPolicy::DeleteAfter(days) => write!(f, "delete-after:{days}"),
+        }
+    }
+}
+
+impl FromStr for SyncPolicy {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || StoreError::Invalid {
+            field: "policy",
+            detail: format!("'{s}' is not mirror, keep or delete-after:N (N days, 0 or more)"),
+        };
+        match s {
+            "mirror" => Ok(SyncPolicy::Mirror),
+            "keep" => Ok(SyncPolicy::Keep),
+            _ => {
+                let days = s.strip_prefix("delete-after:").ok_or_else(bad)?;
+                days.parse::<u32>()
+                    .map(SyncPolicy::DeleteAfter)
+                    .map_err(|_| bad())
+            }
+        }
+    }
+}
+
+impl Serialize for SyncPolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SyncPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the person sees next to an account: ok, syncing n/m, auth failed, ...
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountState {
+    /// new | ok | syncing | auth_failed | tls_error | unreachable | error
+    pub state: String,
+    /// The server's own words, or progress such as "120/4000".
+    pub detail: Option<String>,
+    pub at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    pub kind: AccountKind,
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: String,
+    pub trust_cert: Option<String>,
+    pub mailboxes: Vec<String>,
+    pub policy: SyncPolicy,
+    pub created_at: i64,
+    pub state: AccountState,
+    pub last_sync_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub name: String,
+    pub kind: AccountKind,
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: String,
+    pub trust_cert: Option<String>,
+    pub mailboxes: Vec<String>,
+    pub policy: SyncPolicy,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, name, kind, host, port, tls, username, trust_cert, mailboxes, \
+     policy, created_at, state, state_detail, state_at, last_sync_at";
+
+fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
+    let conv = |i: usize, e: StoreError| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let kind: String = row.get(2)?;
+    let tls: String = row.get(5)?;
+    let mailboxes: String = row.get(8)?;
+    let policy: String = row.get(9)?;
+    let port: i64 = row.get(4)?;
+    Ok(Account {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        kind: kind.parse().map_err(|e| conv(2, e))?,
+        host: row.get(3)?,
+        port: u16::try_from(port).unwrap_or(0),
+        tls: tls.parse().map_err(|e| conv(5, e))?,
+        username: row.get(6)?,
+        trust_cert: row.get(7)?,
+        mailboxes: serde_json::from_str(&mailboxes).unwrap_or_else(|_| vec!["INBOX".into()]),
+        policy: policy.parse().map_err(|e| conv(9, e))?,
+        created_at: row.get(10)?,
+        state: AccountState {
+            state: row.get(11)?,
+            detail: row.get(12)?,
+            at: row.get(13)?,
+        },
+        last_sync_at: row.get(14)?,
+    })
+}
+
+/// Account names appear in commands and paths of keyring entries: keep them simple.
+pub fn validate_account_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid {
+            field: "name",
+            detail: format!("'{name}' must be 1-64 letters, digits or - _ . @ (no spaces)"),
+        })
+    }
+}
+
+impl Store {
+    pub fn add_account(&self, new: &NewAccount) -> Result<Account> {
+        validate_account_name(&new.name)?;
+        if new.host.trim().is_empty() {
+            return Err(StoreError::Invalid {
+                field: "host",
+                detail: "the host name is empty".into(),
+            });
+        }
+        if new.port == 0 {
+            return Err(StoreError::Invalid {
+                field: "port",
+                detail: "port 0 is not a valid server port".into(),
+            });
+        }
+        if self.account(&new.name)?.is_some() {
+            return Err(StoreError::AccountExists(new.name.clone()));
+        }
+        let mailboxes = if new.mailboxes.is_empty() {
+            vec!["INBOX".to_string()]
+        } else {
+            new.mailboxes.clone()
+        };
+        let mailboxes = serde_json::to_string(&mailboxes).map_err(|e| StoreError::Invalid {
+            field: "mailboxes",
+            detail: e.to_string(),
+        })?;
+        self.conn().execute(
+            "INSERT INTO account (name, kind, host, port, tls, username, trust_cert, mailboxes, \
+             policy, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                new.name,
+                new.kind.as_str(),
+                new.host.trim(),
+                new.port,
+                new.tls.as_str(),
+                new.username,
+                new.trust_cert,
+                mailboxes,
+                new.policy.to_string(),
+                now_unix()
+            ],
+        )?;
+        self.account(&new.name)?
+            .ok_or_else(|| StoreError::NoSuchAccount(new.name.clone()))
+    }
+
+    pub fn accounts(&self) -> Result<Vec<Account>> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM account ORDER BY name"
+        ))?;
+        let rows = stmt.query_map([], account_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn account(&self, name: &str) -> Result<Option<Account>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM account WHERE name = ?1"),
+                [name],
+                account_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM account WHERE id = ?1"),
+                [id],
+                account_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Removes an account, its sources and sync state; messages that came only through it leave
+    /// the inbox. Nothing on the server is touched.
+    pub fn remove_account(&mut self, name: &str) -> Result<Account> {
+        let account = self
+            .account(name)?
+            .ok_or_else(|| StoreError::NoSuchAccount(name.to_string()))?;
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let orphans: Vec<i64> = {
+            let mut stmt = tx.prepare(
+                "SELECT DISTINCT message_id FROM source WHERE account_id = ?1 AND message_id NOT IN \
+                 (SELECT message_id FROM source WHERE account_id != ?1)",
+            )?;
+            let ids = stmt.query_map([account.id], |r| r.get(0))?;
+            ids.collect::<rusqlite::Result<_>>()?
+        };
+        tx.execute("DELETE FROM account WHERE id = ?1", [account.id])?;
+        crate::ingest::purge_messages(&tx, &orphans)?;
+        tx.commit()?;
+        Ok(account)
+    }
+
+    pub fn set_account_state(
+        &self,
+        account_id: i64,
+        state: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let now = now_unix();
+        self.conn().execute(
+            "UPDATE account SET state = ?2, state_detail = ?3, state_at = ?4, \
+             last_sync_at = CASE WHEN ?2 = 'ok' THEN ?4 ELSE last_sync_at END WHERE id = ?1",
+            params![account_id, state, detail, now],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_round_trips_and_rejects_garbage() {
+        for s in ["mirror", "keep", "delete-after:0", "delete-after:30"] {
+            let p: SyncPolicy = s.parse().expect(s);
+            assert_eq!(p.to_string(), s);
+        }
+        for s in [
+            "",
+            "mirrors",
+            "delete-after:",
+            "delete-after:-1",
+            "delete-after:x",
+        ] {
+            let err = s.parse::<SyncPolicy>().expect_err(s).to_string();
+            assert!(err.contains("policy"), "{err}");
+        }
+    }
+
+    #[test]
+    fn account_names_are_checked() {
+        assert!(validate_account_name("work-imap").is_ok());
+        assert!(validate_account_name("me@example.org").is_ok());
+        assert!(validate_account_name("").is_err());
+        assert!(validate_account_name("has space").is_err());
+        assert!(validate_account_name("a/b").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! Versioned, append-only migrations. A migration never changes what an existing column means;
+//! it only adds. `user_version` records how far a database has come, and every step runs in the
+//! same transaction as its version bump, so a crash mid-migration leaves the previous version.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Each entry is one schema version; index 0 brings an empty database to version 1.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // v1: accounts, messages stored once, their sources, per-mailbox sync state, tombstones,
+    // full-text index.
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+-- One row per configured account. Passwords are never here: they live in the OS keyring.
+CREATE TABLE account (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    kind          TEXT NOT NULL CHECK (kind IN ('imap', 'pop3')),
+    host          TEXT NOT NULL,
+    port          INTEGER NOT NULL,
+    tls           TEXT NOT NULL CHECK (tls IN ('implicit', 'starttls')),
+    username      TEXT NOT NULL,
+    trust_cert    TEXT,                 -- SHA-256 pin (hex) of a self-signed certificate
+    mailboxes     TEXT NOT NULL,        -- JSON array of mailbox names; ["*"] = all
+    policy        TEXT NOT NULL,        -- mirror | keep | delete-after:N
+    created_at    INTEGER NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'new',
+    state_detail  TEXT,
+    state_at      INTEGER,
+    last_sync_at  INTEGER
+) STRICT;
+
+-- A message is stored once. message_key is the normalised Message-ID (or a synthetic one);
+-- it is not unique: two different messages that share a Message-ID are both kept.
+CREATE TABLE message (
+    id                  INTEGER PRIMARY KEY,
+    message_key         TEXT NOT NULL,
+    has_message_id      INTEGER NOT NULL,
+    subject             TEXT NOT NULL,
+    from_addr           TEXT,
+    from_name           TEXT,
+    to_json             TEXT NOT NULL,
+    cc_json             TEXT NOT NULL,
+    reply_to_json       TEXT NOT NULL,
+    date                INTEGER,            -- Date header, unix seconds
+    stored_at           INTEGER NOT NULL,
+    sort_date           INTEGER NOT NULL,   -- date, or stored_at when the header is missing
+    size                INTEGER NOT NULL,
+    in_reply_to         TEXT,
+    references_json     TEXT NOT NULL,
+    list_id             TEXT,
+    text_body           TEXT,
+    html_body           TEXT,
+    has_attachments     INTEGER NOT NULL,
+    attachments_json    TEXT NOT NULL,
+    parse_problems_json TEXT NOT NULL,
+    seen                INTEGER NOT NULL DEFAULT 0,
+    flagged             INTEGER NOT NULL DEFAULT 0,
+    answered            INTEGER NOT NULL DEFAULT 0,
+    draft               INTEGER NOT NULL DEFAULT 0,
+    deleted_at          INTEGER             -- deleted here; hidden, waiting for reverse sync
+) STRICT;
+CREATE INDEX message_by_key ON message (message_key);
+CREATE INDEX message_by_date ON message (sort_date DESC, id DESC);
+
+-- The raw RFC 5322 bytes, compressed; attachments are decoded from here on demand, so each
+-- attachment body is stored exactly once, inside its message.
+CREATE TABLE message_raw (
+    message_id INTEGER PRIMARY KEY REFERENCES message (id) ON DELETE CASCADE,
+    codec      TEXT NOT NULL,           -- 'lz4' (size-prepended block) or 'none'
+    data       BLOB NOT NULL
+) STRICT;
+
+-- Where a message came from. IMAP: (mailbox, uidvalidity, uid); POP3: uidl.
+CREATE TABLE source (
+    id               INTEGER PRIMARY KEY,
+    message_id       INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,
+    account_id       INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    mailbox          TEXT NOT NULL,     -- '' for POP3
+    uidvalidity      INTEGER,
+    uid              INTEGER,
+    uidl             TEXT,
+    state            TEXT NOT NULL DEFAULT 'present' CHECK (state IN ('present', 'gone')),
+    delete_requested INTEGER NOT NULL DEFAULT 0,
+    stored_at        INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX source_imap ON source (account_id, mailbox, uidvalidity, uid) WHERE uid IS NOT NULL;
+CREATE UNIQUE INDEX source_pop3 ON source (account_id, uidl) WHERE uidl IS NOT NULL;
+CREATE INDEX source_by_message ON source (message_id);
+
+-- Sync state of one IMAP mailbox (or, with mailbox '', one POP3 maildrop). It advances only
+-- in the transaction that finishes a complete pass.
+CREATE TABLE mailbox_state (
+    account_id     INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    mailbox        TEXT NOT NULL,
+    uidvalidity    INTEGER,
+    uid_next       INTEGER,
+    highest_modseq INTEGER,
+    exists_count   INTEGER,
+    total_octets   INTEGER,
+    complete       INTEGER NOT NULL DEFAULT 0,
+    full_check_at  INTEGER,
+    PRIMARY KEY (account_id, mailbox)
+) STRICT;
+
+-- Messages deleted here under the 'keep' policy: never downloaded again from that account.
+-- remote_key: 'uidl:<uidl>' (POP3), 'imap:<mailbox>:<uidvalidity>:<uid>' or 'mid:<message_key>'.
+CREATE TABLE tombstone (
+    account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    remote_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, remote_key)
+) STRICT;
+
+CREATE VIRTUAL TABLE message_fts USING fts5 (
+    subject, sender, recipients, body,
+    content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+"#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now >= version {
+            tx.commit()?;
+            continue;
+        }
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Migration { version, source: e })?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

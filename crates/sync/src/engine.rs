@@ -1,0 +1,306 @@
+//! Runs passes over accounts: each account in its own task with its own store connection, so
+//! one slow, dead or misconfigured account never blocks the others. Records each account's
+//! visible state (syncing n/m, ok, auth_failed, tls_error, unreachable, error + the server's words).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use switchboard_store::{Account, AccountKind, Store};
+
+use crate::secrets::load_password;
+use crate::{imap, pop3_sync, AccountReport, SyncError};
+
+pub enum SyncEvent<'a> {
+    Started {
+        account: &'a str,
+    },
+    Progress {
+        account: &'a str,
+        mailbox: &'a str,
+        done: usize,
+        total: usize,
+    },
+    Finished {
+        account: &'a str,
+        result: &'a Result<AccountReport, SyncError>,
+    },
+}
+
+pub trait Reporter: Send + Sync {
+    fn event(&self, e: &SyncEvent<'_>);
+}
+
+/// A reporter that prints nothing.
+pub struct Silent;
+impl Reporter for Silent {
+    fn event(&self, _: &SyncEvent<'_>) {}
+}
+
+/// Forwards events and keeps the account's state column current.
+struct StateReporter {
+    inner: Arc<dyn Reporter>,
+    store: Mutex<Store>,
+    account_id: i64,
+}
+
+impl Reporter for StateReporter {
+    fn event(&self, e: &SyncEvent<'_>) {
+        if let SyncEvent::Progress {
+            done,
+            total,
+            mailbox,
+            ..
+        } = e
+        {
+            if let Ok(store) = self.store.lock() {
+                let where_ = if mailbox.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {mailbox}")
+                };
+                let _ = store.set_account_state(
+                    self.account_id,
+                    "syncing",
+                    Some(&format!("{done}/{total}{where_}")),
+                );
+            }
+        }
+        self.inner.event(e);
+    }
+}
+
+fn selected(store: &Store, only: Option<&str>) -> Result<Vec<Account>, SyncError> {
+    match only {
+        Some(name) => Ok(vec![store.account(name)?.ok_or_else(|| {
+            switchboard_store::StoreError::NoSuchAccount(name.to_string())
+        })?]),
+        None => Ok(store.accounts()?),
+    }
+}
+
+async fn one_pass(
+    db: &Path,
+    account: &Account,
+    reporter: Arc<dyn Reporter>,
+) -> Result<AccountReport, SyncError> {
+    let mut store = Store::open(db)?;
+    let install_id = store.install_id()?;
+    let password = load_password(&install_id, &account.name)?;
+    store.set_account_state(account.id, "syncing", None)?;
+    let state_reporter = StateReporter {
+        inner: reporter,
+        store: Mutex::new(Store::open(db)?),
+        account_id: account.id,
+    };
+    match account.kind {
+        AccountKind::Imap => {
+            let (mut session, caps) = imap::open(account, password.expose()).await?;
+            let r =
+                imap::sync_account(&mut session, caps, account, &mut store, &state_reporter).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+            r
+        }
+        AccountKind::Pop3 => {
+            pop3_sync::sync_account(account, password.expose(), &mut store, &state_reporter).await
+        }
+    }
+}
+
+fn record(db: &Path, account: &Account, result: &Result<AccountReport, SyncError>) {
+    if let Ok(store) = Store::open(db) {
+        let _ = match result {
+            Ok(_) => store.set_account_state(account.id, "ok", None),
+            Err(e) => store.set_account_state(account.id, e.state(), Some(&e.to_string())),
+        };
+    }
+}
+
+/// One pass over the selected accounts (all when `only` is None), concurrently.
+pub async fn sync_accounts(
+    data_dir: &Path,
+    only: Option<&str>,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Vec<(String, Result<AccountReport, SyncError>)>, SyncError> {
+    let store = Store::open_in(data_dir)?;
+    let db: PathBuf = store.path().to_path_buf();
+    let accounts = selected(&store, only)?;
+    drop(store);
+    let mut tasks = Vec::new();
+    for account in accounts {
+        let db = db.clone();
+        let reporter = reporter.clone();
+        tasks.push(tokio::spawn(async move {
+            reporter.event(&SyncEvent::Started {
+                account: &account.name,
+            });
+            let result = one_pass(&db, &account, reporter.clone()).await;
+            record(&db, &account, &result);
+            reporter.event(&SyncEvent::Finished {
+                account: &account.name,
+                result: &result,
+            });
+            (account.name, result)
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(r) => out.push(r),
+            Err(e) => out.push((
+                "?".to_string(),
+                Err(SyncError::Protocol(format!("a sync task failed: {e}"))),
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// Logs in and checks the account's mailboxes exist, without changing anything.
+pub async fn test_account(data_dir: &Path, name: &str) -> Result<String, SyncError> {
+    let store = Store::open_in(data_dir)?;
+    let account = selected(&store, Some(name))?.remove(0);
+    let password = load_password(&store.install_id()?, &account.name)?;
+    match account.kind {
+        AccountKind::Imap => {
+            let (mut session, caps) = imap::open(&account, password.expose()).await?;
+            let mailboxes = imap::mailboxes(&mut session, &account).await?;
+            let mut parts = Vec::new();
+            for mb in &mailboxes {
+                let status = session
+                    .status(mb, "(MESSAGES)")
+                    .await
+                    .map_err(|e| imap::imap_err(&account.host, &format!("STATUS of '{mb}'"), e))?;
+                parts.push(format!("{mb}: {} messages", status.exists));
+            }
+            let _ = session.logout().await;
+            Ok(format!(
+                "login ok; {}; server offers{}{}{}",
+                parts.join(", "),
+                if caps.qresync {
+                    " QRESYNC"
+                } else if caps.condstore {
+                    " CONDSTORE"
+                } else {
+                    ""
+                },
+                if caps.idle { " IDLE" } else { "" },
+                if caps.uidplus { " UIDPLUS" } else { "" },
+            ))
+        }
+        AccountKind::Pop3 => {
+            let mut client = pop3_sync::connect(&account, password.expose()).await?;
+            let (count, octets) = client.stat().await?;
+            client.quit().await?;
+            Ok(format!(
+                "login ok; {count} messages, {octets} bytes on the server"
+            ))
+        }
+    }
+}
+
+/// Keeps syncing until the future is dropped: IMAP accounts wait with IDLE on INBOX (or poll
+/// when the server lacks IDLE), POP3 accounts poll every `interval`. Errors back off
+/// exponentially (30 s up to 10 min) and are recorded in the account state.
+pub async fn watch_accounts(
+    data_dir: &Path,
+    only: Option<&str>,
+    interval: Duration,
+    reporter: Arc<dyn Reporter>,
+) -> Result<(), SyncError> {
+    let store = Store::open_in(data_dir)?;
+    let db = store.path().to_path_buf();
+    let accounts = selected(&store, only)?;
+    drop(store);
+    let mut tasks = Vec::new();
+    for account in accounts {
+        let db = db.clone();
+        let reporter = reporter.clone();
+        tasks.push(tokio::spawn(async move {
+            watch_one(db, account, interval, reporter).await
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+async fn watch_one(db: PathBuf, account: Account, interval: Duration, reporter: Arc<dyn Reporter>) {
+    let mut backoff = Duration::from_secs(30);
+    loop {
+        reporter.event(&SyncEvent::Started {
+            account: &account.name,
+        });
+        let result = match account.kind {
+            AccountKind::Imap => imap_watch_cycle(&db, &account, interval, reporter.clone()).await,
+            AccountKind::Pop3 => one_pass(&db, &account, reporter.clone()).await,
+        };
+        record(&db, &account, &result);
+        reporter.event(&SyncEvent::Finished {
+            account: &account.name,
+            result: &result,
+        });
+        match result {
+            Ok(_) => {
+                backoff = Duration::from_secs(30);
+                if account.kind == AccountKind::Pop3 {
+                    tokio::time::sleep(interval).await;
+                }
+            }
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(600));
+            }
+        }
+    }
+}
+
+/// Connects once, then alternates a pass with IDLE on INBOX until the connection fails.
+async fn imap_watch_cycle(
+    db: &Path,
+    account: &Account,
+    interval: Duration,
+    reporter: Arc<dyn Reporter>,
+) -> Result<AccountReport, SyncError> {
+    let mut store = Store::open(db)?;
+    let password = load_password(&store.install_id()?, &account.name)?;
+    let (mut session, caps) = imap::open(account, password.expose()).await?;
+    let state_reporter = StateReporter {
+        inner: reporter.clone(),
+        store: Mutex::new(Store::open(db)?),
+        account_id: account.id,
+    };
+    loop {
+        let report =
+            imap::sync_account(&mut session, caps, account, &mut store, &state_reporter).await?;
+        let ok: Result<AccountReport, SyncError> = Ok(report);
+        record(db, account, &ok);
+        reporter.event(&SyncEvent::Finished {
+            account: &account.name,
+            result: &ok,
+        });
+        if !caps.idle {
+            tokio::time::sleep(interval).await;
+            continue;
+        }
+        session
+            .select("INBOX")
+            .await
+            .map_err(|e| imap::imap_err(&account.host, "SELECT INBOX", e))?;
+        let mut idle = session.idle();
+        idle.init()
+            .await
+            .map_err(|e| imap::imap_err(&account.host, "IDLE", e))?;
+        let (wait, _stop) = idle.wait_with_timeout(interval.min(Duration::from_secs(25 * 60)));
+        wait.await
+            .map_err(|e| imap::imap_err(&account.host, "IDLE", e))?;
+        session = idle
+            .done()
+            .await
+            .map_err(|e| imap::imap_err(&account.host, "DONE", e))?;
+        reporter.event(&SyncEvent::Started {
+            account: &account.name,
+        });
+    }
+}

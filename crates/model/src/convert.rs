@@ -24,7 +24,7 @@ use crate::decode::{
     decode_charset, decode_transfer, decoded_len, latin1, needs_recharset, snippet,
     TransferEncoding,
 };
-use crate::{identity, ids, text, Address, AttachmentMeta, UniformMessage};
+use crate::{identity, ids, rfc2231, text, Address, AttachmentMeta, UniformMessage};
 
 /// Beyond this many problems the list only says how many more there were: a hostile message
 /// with 100,000 broken parts must not produce 100,000 sentences.
@@ -106,10 +106,33 @@ fn run_mail_parser(raw: &[u8]) -> Result<Option<Message<'_>>, ()> {
     catch_unwind(AssertUnwindSafe(|| parser().parse(raw))).map_err(|_| ())
 }
 
+/// Whether mail-parser found at least one real header field. On input that is not a message at
+/// all it may still report one "header" whose name is a run of binary junk; treating that as a
+/// message would hide the whole input inside a header value instead of keeping it as text.
+fn has_plausible_headers(message: &Message<'_>) -> bool {
+    let Some(root) = message.parts.first() else {
+        return false;
+    };
+    root.headers.iter().any(|header| match &header.name {
+        HeaderName::Other(name) => {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+        }
+        _ => true,
+    })
+}
+
 pub(crate) fn convert(raw: &[u8]) -> (UniformMessage, Option<Mime<'_>>) {
     let mut problems = Problems::default();
     let parsed = match run_mail_parser(raw) {
-        Ok(parsed) => parsed.filter(|m| !m.parts.is_empty()),
+        Ok(Some(message)) if has_plausible_headers(&message) => Some(message),
+        Ok(Some(junk)) => {
+            drop(Mime {
+                message: junk,
+                attachment_parts: Vec::new(),
+            });
+            None
+        }
+        Ok(None) => None,
         Err(()) => {
             problems.push(|| "the MIME parser failed on this input; it is kept as text".into());
             None
@@ -723,12 +746,14 @@ fn normalized_content_id(part: &MessagePart<'_>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The attachment's file name, re-read as latin-1 when raw 8-bit bytes made mail-parser
-/// produce U+FFFD.
+/// The attachment's file name. mail-parser's answer is used unless it contains U+FFFD, which
+/// means either raw 8-bit latin-1 bytes or RFC 2231 segments it decoded one by one; then the
+/// header is read again.
 fn filename(raw: &[u8], part: &MessagePart<'_>) -> Option<String> {
     let parsed = part.attachment_name()?;
+    let clean = |name: &str| Some(name.trim().to_string()).filter(|n| !n.is_empty());
     if !parsed.contains('\u{FFFD}') {
-        return Some(parsed.trim().to_string()).filter(|n| !n.is_empty());
+        return clean(parsed);
     }
     for (name, attribute) in [
         (HeaderName::ContentDisposition, "filename"),
@@ -737,21 +762,28 @@ fn filename(raw: &[u8], part: &MessagePart<'_>) -> Option<String> {
         let Some(header) = part.headers.iter().find(|h| h.name == name) else {
             continue;
         };
-        let bytes = header_bytes(raw, header);
-        if std::str::from_utf8(bytes).is_ok() {
-            continue;
+        let (text, was_latin1) = header_text(header_bytes(raw, header));
+        if let Some(value) = rfc2231::extended_parameter(&text, attribute) {
+            return clean(&value);
         }
-        let mut line = latin1(bytes);
-        line.push('\n');
-        if let HeaderValue::ContentType(ct) =
-            MessageStream::new(line.as_bytes()).parse_content_type()
-        {
-            if let Some(value) = ct.attribute(attribute) {
-                return Some(value.trim().to_string()).filter(|n| !n.is_empty());
+        if was_latin1 {
+            if let HeaderValue::ContentType(ct) = reparse_content_type(&text) {
+                if let Some(value) = ct.attribute(attribute) {
+                    return clean(value);
+                }
             }
         }
     }
-    Some(parsed.trim().to_string()).filter(|n| !n.is_empty())
+    clean(parsed)
+}
+
+fn reparse_content_type(text: &str) -> HeaderValue<'static> {
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    MessageStream::new(line.as_bytes())
+        .parse_content_type()
+        .into_owned()
 }
 
 /// Where an attachment's decoded bytes come from: mail-parser's decoded buffer when it has one

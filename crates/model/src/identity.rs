@@ -33,11 +33,25 @@ const KEY_HEADERS: [HeaderName<'static>; 5] = [
 /// `"<64 hex>@synthetic.switchboard.invalid"`: SHA-256 over the canonical form described in the
 /// crate documentation. `body_offset` is where the header block ends in `raw`.
 pub(crate) fn synthetic_key(raw: &[u8], headers: &[Header<'_>], body_offset: usize) -> String {
+    let values = KEY_HEADERS.map(|name| {
+        headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|header| unstructured_text(raw, header))
+            .unwrap_or_default()
+    });
+    // Without any of the five fields the key would rest on the body alone, and two different
+    // header-only messages would collide and then pass `content_matches` (which compares the
+    // same fields), so one would be merged away. Hashing the whole input instead splits them;
+    // the cost is that such degenerate copies only dedup when byte-identical up to line endings.
+    let body_offset = if values.iter().all(String::is_empty) {
+        0
+    } else {
+        body_offset
+    };
     let mut hasher = Sha256::new();
-    for name in &KEY_HEADERS {
-        if let Some(header) = headers.iter().find(|h| &h.name == name) {
-            hasher.update(unstructured_text(raw, header).as_bytes());
-        }
+    for value in &values {
+        hasher.update(value.as_bytes());
         hasher.update(b"\n");
     }
     hasher.update(b"\n");

@@ -67,6 +67,7 @@ mod convert;
 mod decode;
 mod identity;
 mod ids;
+mod rfc2231;
 mod text;
 
 use serde::{Deserialize, Serialize};

@@ -27,6 +27,20 @@ pub use query::{InboxQuery, MessageDetail, MessageSummary, SourceView};
 pub use schema::SCHEMA_VERSION;
 pub use time::{now_unix, rfc3339};
 
+/// Helpers for tests of other crates and of migrations.
+pub mod testing {
+    use std::path::Path;
+
+    /// Creates a database at an older schema version, as an earlier build would have left it.
+    pub fn create_at_version(path: &Path, version: i64) -> rusqlite::Result<()> {
+        let conn = rusqlite::Connection::open(path)?;
+        for sql in crate::schema::MIGRATIONS.iter().take(version as usize) {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", version)
+    }
+}
+
 /// Errors from the store. Messages read as sentences and name what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

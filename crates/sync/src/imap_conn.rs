@@ -153,11 +153,35 @@ pub async fn connect(account: &Account, password: &str) -> Result<ImapSession, S
     }
 }
 
-/// async-imap reports NO/BAD as "outcome: ..." debug text; keep the server's words.
+/// async-imap reports NO/BAD as debug text (`code: .., info: Some("...")`); keep the server's
+/// own words.
 pub(crate) fn clean(msg: &str) -> String {
     let s = msg.trim();
     let s = s.strip_prefix("outcome: ").unwrap_or(s);
-    s.trim_matches(|c| c == '"')
-        .replace("\\\"", "\"")
-        .to_string()
+    let s = match s.find("info: Some(\"") {
+        Some(i) => {
+            let rest = &s[i + "info: Some(\"".len()..];
+            rest.rfind("\")").map(|j| &rest[..j]).unwrap_or(rest)
+        }
+        None => s,
+    };
+    s.trim_matches('"').replace("\\\"", "\"").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn keeps_the_servers_words() {
+        assert_eq!(
+            clean("code: None, info: Some(\"[AUTHENTICATIONFAILED] Authentication failed.\")"),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(
+            clean("outcome: \"Mailbox doesn't exist\""),
+            "Mailbox doesn't exist"
+        );
+        assert_eq!(clean("plain words"), "plain words");
+    }
 }

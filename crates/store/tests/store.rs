@@ -1,0 +1,322 @@
+//! Store behaviour without any network: migrations, dedup, idempotence, delete policies.
+
+use switchboard_store::{
+    AccountKind, IncomingMessage, IngestOutcome, NewAccount, SourceKey, Store, SyncPolicy, TlsMode,
+    SCHEMA_VERSION,
+};
+
+fn mail(id: Option<&str>, subject: &str, body: &str) -> Vec<u8> {
+    let mut m = String::new();
+    if let Some(id) = id {
+        m.push_str(&format!("Message-ID: {id}\r\n"));
+    }
+    m.push_str("From: Bob <bob@example.org>\r\nTo: alice@example.org\r\n");
+    m.push_str(&format!(
+        "Subject: {subject}\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\n{body}\r\n"
+    ));
+    m.into_bytes()
+}
+
+fn incoming(raw: Vec<u8>, source: SourceKey) -> IncomingMessage {
+    IncomingMessage {
+        parsed: switchboard_model::parse(&raw),
+        raw,
+        source,
+        flags: None,
+    }
+}
+
+fn imap(uid: u32) -> SourceKey {
+    SourceKey::Imap {
+        mailbox: "INBOX".into(),
+        uidvalidity: 7,
+        uid,
+    }
+}
+
+fn pop(uidl: &str) -> SourceKey {
+    SourceKey::Pop3 { uidl: uidl.into() }
+}
+
+fn account(store: &Store, name: &str, kind: AccountKind, policy: SyncPolicy) -> i64 {
+    store
+        .add_account(&NewAccount {
+            name: name.into(),
+            kind,
+            host: "127.0.0.1".into(),
+            port: 993,
+            tls: TlsMode::Implicit,
+            username: "alice".into(),
+            trust_cert: None,
+            mailboxes: vec![],
+            policy,
+        })
+        .expect("add account")
+        .id
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_in(dir.path()).expect("open");
+    (dir, store)
+}
+
+#[test]
+fn migrates_from_empty_and_is_idempotent() {
+    let (dir, store) = open();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let id = store.install_id().unwrap();
+    drop(store);
+    let again = Store::open_in(dir.path()).unwrap();
+    assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(again.install_id().unwrap(), id, "install id is stable");
+}
+
+#[test]
+fn migrates_from_every_earlier_version() {
+    // Each earlier version is reproduced by running only its migrations, then opening the store
+    // must bring it to the current version with the data intact.
+    for from in 1..SCHEMA_VERSION {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        switchboard_store::testing::create_at_version(&path, from).unwrap();
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            SCHEMA_VERSION,
+            "from v{from}"
+        );
+    }
+}
+
+#[test]
+fn refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+    }
+    let err = Store::open(&path).err().expect("must refuse").to_string();
+    assert!(err.contains("newer"), "{err}");
+}
+
+#[test]
+fn two_connections_write_at_once() {
+    let (dir, store) = open();
+    let a = account(&store, "a", AccountKind::Imap, SyncPolicy::Mirror);
+    let path = store.path().to_path_buf();
+    let threads: Vec<_> = (0..2u32)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut s = Store::open(&path).unwrap();
+                for i in 0..50u32 {
+                    let uid = t * 1000 + i;
+                    let raw = mail(Some(&format!("<m{uid}@x>")), "s", "b");
+                    s.ingest(a, &[incoming(raw, imap(uid))]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(store.message_count(false).unwrap(), 100);
+    drop(dir);
+}
+
+#[test]
+fn same_message_through_two_accounts_is_stored_once() {
+    let (_dir, mut store) = open();
+    let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+    let p = account(&store, "p", AccountKind::Pop3, SyncPolicy::Mirror);
+    let raw = mail(Some("<Same@Example.ORG>"), "hello", "one body");
+    let a = store.ingest(i, &[incoming(raw.clone(), imap(1))]).unwrap();
+    // The POP3 copy differs in the case of the domain part and angle spacing only.
+    let raw2 = mail(Some(" <Same@example.org> "), "hello", "one body");
+    let b = store.ingest(p, &[incoming(raw2, pop("u1"))]).unwrap();
+    assert!(matches!(a[0], IngestOutcome::Stored(_)));
+    assert_eq!(b[0], IngestOutcome::Merged(a[0].message_id()));
+    let detail = store.message(a[0].message_id()).unwrap();
+    assert_eq!(detail.summary.sources.len(), 2);
+    assert_eq!(store.message_count(false).unwrap(), 1);
+}
+
+#[test]
+fn reused_message_id_with_other_content_keeps_both() {
+    let (_dir, mut store) = open();
+    let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+    let a = mail(Some("<dup@x>"), "hello", "first body");
+    let b = mail(Some("<dup@x>"), "hello", "a completely different body");
+    let out = store
+        .ingest(i, &[incoming(a, imap(1)), incoming(b, imap(2))])
+        .unwrap();
+    assert!(matches!(out[0], IngestOutcome::Stored(_)));
+    assert!(matches!(out[1], IngestOutcome::Stored(_)));
+    assert_ne!(out[0].message_id(), out[1].message_id());
+    assert_eq!(store.message_count(false).unwrap(), 2);
+}
+
+#[test]
+fn messages_without_message_id_dedup_by_content_hash() {
+    let (_dir, mut store) = open();
+    let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+    let p = account(&store, "p", AccountKind::Pop3, SyncPolicy::Mirror);
+    let raw = mail(None, "no id", "body");
+    let a = store.ingest(i, &[incoming(raw.clone(), imap(1))]).unwrap();
+    let b = store.ingest(p, &[incoming(raw, pop("x"))]).unwrap();
+    assert_eq!(b[0], IngestOutcome::Merged(a[0].message_id()));
+    let other = store
+        .ingest(p, &[incoming(mail(None, "no id", "other body"), pop("y"))])
+        .unwrap();
+    assert!(matches!(other[0], IngestOutcome::Stored(_)));
+    let m = store.message(a[0].message_id()).unwrap();
+    assert!(m.summary.synthetic_id);
+    assert!(m
+        .summary
+        .message_id
+        .ends_with("@synthetic.switchboard.invalid"));
+}
+
+#[test]
+fn re_ingesting_a_known_source_changes_nothing() {
+    let (_dir, mut store) = open();
+    let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+    let raw = mail(Some("<a@x>"), "s", "b");
+    let first = store.ingest(i, &[incoming(raw.clone(), imap(1))]).unwrap();
+    let again = store.ingest(i, &[incoming(raw, imap(1))]).unwrap();
+    assert_eq!(again[0], IngestOutcome::Known(first[0].message_id()));
+    assert_eq!(store.message_count(true).unwrap(), 1);
+}
+
+#[test]
+fn raw_source_round_trips() {
+    let (_dir, mut store) = open();
+    let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+    let raw = mail(Some("<raw@x>"), "s", &"long line ".repeat(5000));
+    let out = store.ingest(i, &[incoming(raw.clone(), imap(1))]).unwrap();
+    assert_eq!(store.raw(out[0].message_id()).unwrap(), raw);
+}
+
+#[test]
+fn search_finds_words_in_subject_sender_and_body() {
+    let (_dir, mut store) = open();
+    let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+    store
+        .ingest(
+            i,
+            &[
+                incoming(
+                    mail(Some("<1@x>"), "Quarterly report", "numbers inside"),
+                    imap(1),
+                ),
+                incoming(mail(Some("<2@x>"), "Lunch", "pizza on friday"), imap(2)),
+            ],
+        )
+        .unwrap();
+    assert_eq!(store.search("quarterly", 10).unwrap().len(), 1);
+    assert_eq!(store.search("pizz", 10).unwrap().len(), 1, "prefix match");
+    assert_eq!(store.search("bob", 10).unwrap().len(), 2, "sender");
+    assert_eq!(store.search("\"unbalanced OR (", 10).unwrap().len(), 0);
+    assert!(store.search("", 10).unwrap().is_empty());
+}
+
+#[test]
+fn delete_under_mirror_waits_for_the_server_then_purges() {
+    let (_dir, mut store) = open();
+    let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+    let out = store
+        .ingest(i, &[incoming(mail(Some("<d@x>"), "s", "b"), imap(1))])
+        .unwrap();
+    let id = out[0].message_id();
+    store.delete_message(id).unwrap();
+    assert_eq!(
+        store.message_count(false).unwrap(),
+        0,
+        "gone from the inbox at once"
+    );
+    let sources = store.sources(i, "INBOX").unwrap();
+    assert!(sources[0].delete_requested);
+    assert_eq!(
+        store.message_count(true).unwrap(),
+        1,
+        "kept until the server confirms"
+    );
+    store
+        .remote_deleted(SyncPolicy::Mirror, &[sources[0].id])
+        .unwrap();
+    assert_eq!(store.message_count(true).unwrap(), 0);
+    assert!(
+        store.delete_message(id).is_err(),
+        "deleting twice is an error"
+    );
+}
+
+#[test]
+fn delete_under_keep_leaves_a_tombstone() {
+    let (_dir, mut store) = open();
+    let p = account(&store, "p", AccountKind::Pop3, SyncPolicy::Keep);
+    let out = store
+        .ingest(p, &[incoming(mail(Some("<k@x>"), "s", "b"), pop("u9"))])
+        .unwrap();
+    store.delete_message(out[0].message_id()).unwrap();
+    assert_eq!(store.message_count(true).unwrap(), 0);
+    let t = store.tombstones(p).unwrap();
+    assert!(t.contains("uidl:u9") && t.contains("mid:k@x"), "{t:?}");
+}
+
+#[test]
+fn forward_sync_respects_delete_after() {
+    let (_dir, mut store) = open();
+    let p = account(&store, "p", AccountKind::Pop3, SyncPolicy::DeleteAfter(0));
+    let out = store
+        .ingest(p, &[incoming(mail(Some("<f@x>"), "s", "b"), pop("u1"))])
+        .unwrap();
+    let src = store.sources(p, "").unwrap();
+    // The server lost it: under delete-after the local copy is the master and stays.
+    assert_eq!(
+        store
+            .sources_vanished(SyncPolicy::DeleteAfter(0), &[src[0].id])
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.message_count(false).unwrap(), 1);
+    assert!(store.sources(p, "").unwrap()[0].gone);
+    // Under mirror the last source going removes the message.
+    let m = account(&store, "m", AccountKind::Pop3, SyncPolicy::Mirror);
+    store
+        .ingest(m, &[incoming(mail(Some("<g@x>"), "s", "b"), pop("u2"))])
+        .unwrap();
+    let src = store.sources(m, "").unwrap();
+    assert_eq!(
+        store
+            .sources_vanished(SyncPolicy::Mirror, &[src[0].id])
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.message_count(false).unwrap(), 1);
+    assert!(store.message(out[0].message_id()).is_ok());
+}
+
+#[test]
+fn removing_an_account_keeps_messages_shared_with_another() {
+    let (_dir, mut store) = open();
+    let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+    let p = account(&store, "p", AccountKind::Pop3, SyncPolicy::Mirror);
+    let shared = mail(Some("<s@x>"), "s", "b");
+    store
+        .ingest(
+            i,
+            &[
+                incoming(shared.clone(), imap(1)),
+                incoming(mail(Some("<only@x>"), "o", "b"), imap(2)),
+            ],
+        )
+        .unwrap();
+    store.ingest(p, &[incoming(shared, pop("u"))]).unwrap();
+    store.remove_account("i").unwrap();
+    assert_eq!(store.message_count(true).unwrap(), 1);
+    assert!(store.remove_account("i").is_err());
+}

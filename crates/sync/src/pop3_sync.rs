@@ -148,11 +148,13 @@ pub async fn sync_account(
         report.removed += store.sources_vanished(account.policy, &vanished)?;
     }
 
-    // Reverse sync / delete-after: only what is committed here (sources were read from the
-    // store) and still listed by the server under the same UIDL.
+    // Reverse sync / delete-after: only what is committed here (read back from the store, so
+    // this pass's downloads count once the writer has finished) and still listed by the server
+    // under the same UIDL in this session.
+    let committed = store.sources(account.id, "")?;
     let mut deleted: Vec<i64> = Vec::new();
     let mut deleted_uidls: HashSet<&str> = HashSet::new();
-    for s in sources
+    for s in committed
         .iter()
         .filter(|s| !s.gone && (s.delete_requested || due(s)))
     {

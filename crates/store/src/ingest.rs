@@ -410,12 +410,34 @@ impl Store {
     /// Every source this account has in `mailbox` ("" for POP3), including ones waiting for a
     /// reverse-sync delete and, for IMAP, ones under an older UIDVALIDITY.
     pub fn sources(&self, account_id: i64, mailbox: &str) -> Result<Vec<StoredSource>> {
-        let mut stmt = self.conn().prepare_cached(
+        self.query_sources("", params![account_id, mailbox])
+    }
+
+    /// Sources still on their server that must be deleted there: deleted here, or stored before
+    /// `due_before` (the delete-after policy). Cheap: the no-change path runs it every pass.
+    pub fn sources_to_delete(
+        &self,
+        account_id: i64,
+        mailbox: &str,
+        due_before: Option<i64>,
+    ) -> Result<Vec<StoredSource>> {
+        self.query_sources(
+            " AND s.state = 'present' AND (s.delete_requested = 1 OR s.stored_at <= ?3)",
+            params![account_id, mailbox, due_before.unwrap_or(i64::MIN)],
+        )
+    }
+
+    fn query_sources(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<StoredSource>> {
+        let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT s.id, s.message_id, s.mailbox, s.uidvalidity, s.uid, s.uidl, s.state, \
              s.delete_requested, s.stored_at, m.message_key FROM source s \
-             JOIN message m ON m.id = s.message_id WHERE s.account_id = ?1 AND s.mailbox = ?2",
-        )?;
-        let rows = stmt.query_map(params![account_id, mailbox], |r| {
+             JOIN message m ON m.id = s.message_id WHERE s.account_id = ?1 AND s.mailbox = ?2{filter}"
+        ))?;
+        let rows = stmt.query_map(args, |r| {
             let state: String = r.get(6)?;
             Ok(StoredSource {
                 id: r.get(0)?,

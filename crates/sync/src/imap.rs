@@ -291,14 +291,14 @@ pub async fn sync_mailbox(
     let now = switchboard_store::now_unix();
 
     // Reverse sync and delete-after, on this UIDVALIDITY only (older sources are re-mapped first).
-    let sources = store.sources(account.id, mailbox)?;
-    let due = |s: &switchboard_store::StoredSource| match account.policy {
-        SyncPolicy::DeleteAfter(days) => s.stored_at + i64::from(days) * 86_400 <= now,
-        _ => false,
+    let due_before = match account.policy {
+        SyncPolicy::DeleteAfter(days) => Some(now - i64::from(days) * 86_400),
+        _ => None,
     };
-    let to_delete: Vec<(i64, u32)> = sources
+    let to_delete: Vec<(i64, u32)> = store
+        .sources_to_delete(account.id, mailbox, due_before)?
         .iter()
-        .filter(|s| !s.gone && s.uidvalidity == Some(uidvalidity) && (s.delete_requested || due(s)))
+        .filter(|s| s.uidvalidity == Some(uidvalidity))
         .filter_map(|s| s.uid.map(|u| (s.id, u)))
         .collect();
 
@@ -487,36 +487,52 @@ pub async fn sync_mailbox(
         let writer = Writer::start(store.path().to_path_buf(), account.id);
         let mut fetched = 0usize;
         let mut result = Ok(());
-        for chunk in new_uids.chunks(FETCH_CHUNK) {
+        'chunks: for chunk in new_uids.chunks(FETCH_CHUNK) {
             let set = uidset::encode(chunk);
-            let mut pending: Vec<Downloaded> = Vec::new();
-            let r = uid_fetch_each(session, host, &set, "(UID FLAGS BODY.PEEK[])", |f| {
-                if let Some(uid) = f.uid {
-                    pending.push(Downloaded {
-                        raw: f.body().unwrap_or_default().to_vec(),
-                        source: SourceKey::Imap {
-                            mailbox: mailbox.to_string(),
-                            uidvalidity,
-                            uid,
-                        },
-                        flags: Some(flags_of(&f)),
-                    });
-                }
-                Ok(())
-            })
-            .await;
-            if let Err(e) = r {
-                result = Err(e);
-            }
-            for d in pending {
-                fetched += 1;
-                if let Err(e) = writer.send(d).await {
-                    result = Err(e);
+            // Each message goes to the writer as it arrives: memory stays flat whatever the
+            // sizes, and the writer commits while the next ones download.
+            let mut stream = match session.uid_fetch(&set, "(UID FLAGS BODY.PEEK[])").await {
+                Ok(s) => s,
+                Err(e) => {
+                    result = Err(imap_err(host, "UID FETCH", e));
                     break;
                 }
-            }
-            if result.is_err() {
-                break;
+            };
+            loop {
+                let next = match tokio::time::timeout(IO_TIMEOUT, stream.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        result = Err(SyncError::Unreachable(format!(
+                            "{host}: no answer to UID FETCH within {}s",
+                            IO_TIMEOUT.as_secs()
+                        )));
+                        break 'chunks;
+                    }
+                };
+                let f = match next {
+                    Some(Ok(f)) => f,
+                    Some(Err(e)) => {
+                        result = Err(imap_err(host, "UID FETCH", e));
+                        break 'chunks;
+                    }
+                    None => break,
+                };
+                let Some(uid) = f.uid else { continue };
+                let d = Downloaded {
+                    raw: f.body().unwrap_or_default().to_vec(),
+                    source: SourceKey::Imap {
+                        mailbox: mailbox.to_string(),
+                        uidvalidity,
+                        uid,
+                    },
+                    flags: Some(flags_of(&f)),
+                };
+                drop(f);
+                if let Err(e) = writer.send(d).await {
+                    result = Err(e);
+                    break 'chunks;
+                }
+                fetched += 1;
             }
             reporter.event(&SyncEvent::Progress {
                 account: &account.name,

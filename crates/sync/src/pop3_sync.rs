@@ -56,14 +56,13 @@ pub async fn sync_account(
     let previous = store.mailbox_state(account.id, "")?.unwrap_or_default();
     let (count, octets) = client.stat().await?;
 
-    let sources = store.sources(account.id, "")?;
-    let due = |s: &switchboard_store::StoredSource| match account.policy {
-        SyncPolicy::DeleteAfter(days) => s.stored_at + i64::from(days) * 86_400 <= now,
-        _ => false,
+    let due_before = match account.policy {
+        SyncPolicy::DeleteAfter(days) => Some(now - i64::from(days) * 86_400),
+        _ => None,
     };
-    let wants_delete = sources
-        .iter()
-        .any(|s| !s.gone && (s.delete_requested || due(s)));
+    let wants_delete = !store
+        .sources_to_delete(account.id, "", due_before)?
+        .is_empty();
     let recent_full = previous
         .full_check_at
         .is_some_and(|t| now - t < FULL_CHECK_EVERY);
@@ -79,6 +78,7 @@ pub async fn sync_account(
     }
 
     let listing = client.uidl().await?;
+    let sources = store.sources(account.id, "")?;
     let on_server: HashMap<&str, u32> = listing.iter().map(|(n, u)| (u.as_str(), *n)).collect();
     let known: HashMap<&str, &switchboard_store::StoredSource> = sources
         .iter()
@@ -151,13 +151,10 @@ pub async fn sync_account(
     // Reverse sync / delete-after: only what is committed here (read back from the store, so
     // this pass's downloads count once the writer has finished) and still listed by the server
     // under the same UIDL in this session.
-    let committed = store.sources(account.id, "")?;
+    let committed = store.sources_to_delete(account.id, "", due_before)?;
     let mut deleted: Vec<i64> = Vec::new();
     let mut deleted_uidls: HashSet<&str> = HashSet::new();
-    for s in committed
-        .iter()
-        .filter(|s| !s.gone && (s.delete_requested || due(s)))
-    {
+    for s in committed.iter() {
         let Some(uidl) = s.uidl.as_deref() else {
             continue;
         };

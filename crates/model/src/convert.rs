@@ -100,12 +100,6 @@ fn parser() -> &'static MessageParser {
     })
 }
 
-/// Runs mail-parser. It is written to never panic, but it is a dependency fed with hostile
-/// input, so a panic is caught and turned into a recorded problem rather than lost mail.
-fn run_mail_parser(raw: &[u8]) -> Result<Option<Message<'_>>, ()> {
-    catch_unwind(AssertUnwindSafe(|| parser().parse(raw))).map_err(|_| ())
-}
-
 /// Whether mail-parser found at least one real header field. On input that is not a message at
 /// all it may still report one "header" whose name is a run of binary junk; treating that as a
 /// message would hide the whole input inside a header value instead of keeping it as text.
@@ -121,24 +115,79 @@ fn has_plausible_headers(message: &Message<'_>) -> bool {
     })
 }
 
+/// What mail-parser made of the input.
+enum Parsed<'x> {
+    Full(Message<'x>),
+    /// The full parse panicked but the header block could still be read.
+    HeadersOnly(Message<'x>),
+    Nothing {
+        parser_failed: bool,
+    },
+}
+
+/// Keeps only results with real header fields; junk is torn down through [`Mime`]'s drop.
+fn plausible(message: Message<'_>) -> Option<Message<'_>> {
+    if has_plausible_headers(&message) {
+        Some(message)
+    } else {
+        drop(Mime {
+            message,
+            attachment_parts: Vec::new(),
+        });
+        None
+    }
+}
+
+/// Runs mail-parser. It is written to never panic, but it is a dependency fed with hostile
+/// input (and its `debug_assert!`s do fire on malformed MIME in debug builds), so a panic is
+/// caught and the header block alone is read instead; the mail is kept either way.
+fn run_mail_parser(raw: &[u8]) -> Parsed<'_> {
+    match catch_unwind(AssertUnwindSafe(|| parser().parse(raw))) {
+        Ok(parsed) => match parsed.and_then(plausible) {
+            Some(message) => Parsed::Full(message),
+            None => Parsed::Nothing {
+                parser_failed: false,
+            },
+        },
+        Err(_) => match catch_unwind(AssertUnwindSafe(|| parser().parse_headers(raw))) {
+            Ok(Some(message)) => match plausible(message) {
+                Some(message) => Parsed::HeadersOnly(message),
+                None => Parsed::Nothing {
+                    parser_failed: true,
+                },
+            },
+            _ => Parsed::Nothing {
+                parser_failed: true,
+            },
+        },
+    }
+}
+
+/// Where the header block ends (after the first empty line), for the rare case where mail-parser
+/// could not tell us.
+fn header_block_end(raw: &[u8]) -> usize {
+    let mut line_start = 0;
+    for (pos, &byte) in raw.iter().enumerate() {
+        if byte == b'\n' {
+            let line = raw.get(line_start..pos).unwrap_or_default();
+            if line.is_empty() || line == b"\r" {
+                return pos + 1;
+            }
+            line_start = pos + 1;
+        }
+    }
+    raw.len()
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_string(),
+        Err(_) => latin1(bytes),
+    }
+}
+
 pub(crate) fn convert(raw: &[u8]) -> (UniformMessage, Option<Mime<'_>>) {
     let mut problems = Problems::default();
-    let parsed = match run_mail_parser(raw) {
-        Ok(Some(message)) if has_plausible_headers(&message) => Some(message),
-        Ok(Some(junk)) => {
-            drop(Mime {
-                message: junk,
-                attachment_parts: Vec::new(),
-            });
-            None
-        }
-        Ok(None) => None,
-        Err(()) => {
-            problems.push(|| "the MIME parser failed on this input; it is kept as text".into());
-            None
-        }
-    };
-
     let mut out = UniformMessage {
         message_key: String::new(),
         has_message_id: false,
@@ -158,20 +207,50 @@ pub(crate) fn convert(raw: &[u8]) -> (UniformMessage, Option<Mime<'_>>) {
         parse_problems: Vec::new(),
     };
 
-    let Some(message) = parsed else {
-        if raw.is_empty() {
-            problems.push(|| "the message is empty".into());
-        } else {
-            problems
-                .push(|| "no header fields found; the whole input is kept as the text body".into());
-            out.text_body = Some(match std::str::from_utf8(raw) {
-                Ok(text) => text.to_string(),
-                Err(_) => latin1(raw),
+    let message = match run_mail_parser(raw) {
+        Parsed::Full(message) => message,
+        Parsed::HeadersOnly(message) => {
+            problems.push(|| {
+                "the MIME parser failed on this message; the body is kept as undecoded text".into()
             });
+            let headers = message
+                .parts
+                .first()
+                .map(|root| root.headers.as_slice())
+                .unwrap_or_default();
+            let body_offset = header_block_end(raw);
+            read_headers(raw, headers, &mut out, &mut problems);
+            if out.message_key.is_empty() {
+                out.message_key = identity::synthetic_key(raw, headers, body_offset);
+            }
+            out.text_body = Some(text_of(raw.get(body_offset..).unwrap_or_default()));
+            out.parse_problems = problems.finish();
+            drop(Mime {
+                message,
+                attachment_parts: Vec::new(),
+            });
+            return (out, None);
         }
-        out.message_key = identity::synthetic_key(raw, &[], 0);
-        out.parse_problems = problems.finish();
-        return (out, None);
+        Parsed::Nothing { parser_failed } => {
+            if parser_failed {
+                problems.push(|| {
+                    "the MIME parser failed on this input; the whole input is kept as the text body"
+                        .into()
+                });
+            } else if raw.is_empty() {
+                problems.push(|| "the message is empty".into());
+            } else {
+                problems.push(|| {
+                    "no header fields found; the whole input is kept as the text body".into()
+                });
+            }
+            if !raw.is_empty() {
+                out.text_body = Some(text_of(raw));
+            }
+            out.message_key = identity::synthetic_key(raw, &[], 0);
+            out.parse_problems = problems.finish();
+            return (out, None);
+        }
     };
 
     let root_headers = message

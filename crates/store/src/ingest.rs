@@ -590,35 +590,46 @@ impl Store {
             "UPDATE message SET deleted_at = ?2 WHERE id = ?1",
             params![id, now],
         )?;
-        let sources: Vec<(
-            i64,
-            i64,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-            String,
-        )> = {
+        struct Row {
+            id: i64,
+            account_id: i64,
+            policy: String,
+            mailbox: String,
+            uidvalidity: Option<i64>,
+            uid: Option<i64>,
+            uidl: Option<String>,
+            state: String,
+        }
+        let sources: Vec<Row> = {
             let mut stmt = tx.prepare(
                 "SELECT s.id, s.account_id, a.policy, s.mailbox, s.uidvalidity, s.uid, s.uidl, s.state \
                  FROM source s JOIN account a ON a.id = s.account_id WHERE s.message_id = ?1",
             )?;
             let rows = stmt.query_map([id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
+                Ok(Row {
+                    id: r.get(0)?,
+                    account_id: r.get(1)?,
+                    policy: r.get(2)?,
+                    mailbox: r.get(3)?,
+                    uidvalidity: r.get(4)?,
+                    uid: r.get(5)?,
+                    uidl: r.get(6)?,
+                    state: r.get(7)?,
+                })
             })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
-        for (source_id, account_id, policy, mailbox, uidvalidity, uid, uidl, state) in sources {
+        for Row {
+            id: source_id,
+            account_id,
+            policy,
+            mailbox,
+            uidvalidity,
+            uid,
+            uidl,
+            state,
+        } in sources
+        {
             let policy: SyncPolicy = policy.parse()?;
             if state == "gone" {
                 // Nothing left on the server to delete.

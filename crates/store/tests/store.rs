@@ -74,9 +74,9 @@ fn migrates_from_empty_and_is_idempotent() {
 
 #[test]
 fn migrates_from_every_earlier_version() {
-    // Each earlier version is reproduced by running only its migrations, then opening the store
+    // Each earlier version (0 = empty) is reproduced by running only its migrations; opening the store
     // must bring it to the current version with the data intact.
-    for from in 1..SCHEMA_VERSION {
+    for from in 0..=SCHEMA_VERSION {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite3");
         switchboard_store::testing::create_at_version(&path, from).unwrap();

@@ -428,7 +428,7 @@ pub async fn sync_mailbox(
     }
 
     // Newest first.
-    new_uids.sort_unstable_by(|a, b| b.cmp(a));
+    new_uids.sort_unstable_by_key(|u| std::cmp::Reverse(*u));
 
     // After a UIDVALIDITY change: re-map what we already have by Message-ID.
     let mut stale =

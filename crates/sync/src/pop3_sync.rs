@@ -93,7 +93,7 @@ pub async fn sync_account(
         })
         .cloned()
         .collect();
-    new.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    new.sort_unstable_by_key(|(n, _)| std::cmp::Reverse(*n));
 
     let total = new.len();
     if total > 0 {

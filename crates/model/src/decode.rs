@@ -202,13 +202,27 @@ pub(crate) fn decoded_len(input: &[u8], encoding: TransferEncoding) -> (u64, u64
     (counter.0, invalid)
 }
 
+/// The windows-1252 characters for bytes 0x80..=0x9F; the five bytes windows-1252 leaves
+/// undefined map to the C1 control of the same value, as the WHATWG encoding standard does.
+const CP1252_HIGH: [char; 32] = [
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}',
+    '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
+];
+
 /// Windows-1252, the superset browsers and mail clients actually apply to "latin-1" labels and
-/// to unlabelled 8-bit text; every byte maps to a character, so this never loses input.
+/// to unlabelled 8-bit text. Every byte maps to a character, so this never loses input (and,
+/// unlike a lossy UTF-8 conversion, the original bytes can be recovered from the text).
 pub(crate) fn latin1(bytes: &[u8]) -> String {
-    match charset_decoder(b"windows-1252") {
-        Some(decode) => decode(bytes),
-        None => bytes.iter().map(|&b| char::from(b)).collect(),
-    }
+    bytes
+        .iter()
+        .map(|&b| match b {
+            0x80..=0x9F => CP1252_HIGH
+                .get(usize::from(b - 0x80))
+                .copied()
+                .unwrap_or('\u{FFFD}'),
+            _ => char::from(b),
+        })
+        .collect()
 }
 
 /// How a text part's charset was handled when it was not straightforward.
@@ -392,6 +406,14 @@ mod tests {
             )
         );
         assert_eq!(decode_charset("café".as_bytes(), Some("UTF-8")).1, None);
+    }
+
+    #[test]
+    fn latin1_maps_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = latin1(&all);
+        assert_eq!(text.chars().count(), 256);
+        assert!(!text.contains('\u{FFFD}'), "{text:?}");
     }
 
     #[test]

@@ -16,6 +16,11 @@
 //! Parts are numbered in document order with the top-level entity as part 0. The list is capped
 //! (a final sentence counts the rest), so a hostile message cannot inflate it.
 //!
+//! mail-parser itself is written not to panic, but its `debug_assert!`s do fire on some
+//! malformed MIME in builds with debug assertions. Such a panic is caught (this needs the
+//! default `panic = "unwind"`): the header block is still read, the body is kept as undecoded
+//! text and a problem says so.
+//!
 //! # Identity and deduplication
 //!
 //! A message is identified by [`UniformMessage::message_key`]:
@@ -30,7 +35,9 @@
 //!   blank line, then the body bytes after the header block with line endings normalised to LF,
 //!   trailing whitespace removed from every line and trailing blank lines removed. The same
 //!   message fetched over IMAP (CRLF) and POP3 (perhaps LF, perhaps with or without a final
-//!   CRLF) therefore gets the same key.
+//!   CRLF) therefore gets the same key. When none of the five fields is present, the whole
+//!   input takes the place of the body, so two different header-only messages cannot collide
+//!   (and then be merged by `content_matches`, which compares exactly those fields).
 //!
 //! A Message-ID is only a claim made by the sender, and some senders reuse one for different
 //! messages. Two stored messages with the same key are the **same** message only when
@@ -44,7 +51,7 @@
 //! 5. the normalised body text of one (see [`search_text`], whitespace runs collapsed to one
 //!    space, trimmed) is a **prefix** of the other's — so the copy that went through a mailing
 //!    list which appended a footer still matches, while the same id with a different body does
-//!    not.
+//!    not. An empty body is a prefix of every body, so a header-only copy matches the full one.
 //!
 //! # What goes where
 //!

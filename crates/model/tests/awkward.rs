@@ -114,6 +114,16 @@ fn missing_message_id_gets_a_stable_synthetic_key() {
 }
 
 #[test]
+fn header_only_messages_without_key_fields_do_not_collide() {
+    let a = parse(b"X-Mailer: one\nX-Note: first\n");
+    let b = parse(b"X-Mailer: two\nX-Note: second\n");
+    assert!(is_synthetic_key(&a.message_key));
+    assert_ne!(a.message_key, b.message_key);
+    let a_crlf = parse(b"X-Mailer: one\r\nX-Note: first\r\n\r\n");
+    assert_eq!(a.message_key, a_crlf.message_key);
+}
+
+#[test]
 fn empty_or_garbage_message_id_is_replaced() {
     for header in [
         "Message-ID:\n",

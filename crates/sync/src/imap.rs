@@ -133,11 +133,21 @@ pub async fn sync_account(
     reporter: &dyn Reporter,
 ) -> Result<AccountReport, SyncError> {
     let mut report = AccountReport::default();
+    let mut refused = None;
     for mailbox in mailboxes(session, account).await? {
-        let r = sync_mailbox(session, caps, account, &mailbox, store, reporter).await?;
-        report.add(&r);
+        match sync_mailbox(session, caps, account, &mailbox, store, reporter).await {
+            Ok(r) => report.add(&r),
+            // The server refused this mailbox (e.g. it does not exist): the others still sync.
+            Err(e @ SyncError::Server(_)) => {
+                refused.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(report)
+    match refused {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
 }
 
 fn flags_of(fetch: &Fetch) -> Flags {

@@ -1,0 +1,28 @@
+//! End-to-end test harness for Switchboard: real servers on loopback, started by this crate.
+//!
+//! * [`Dovecot`] — a private Dovecot (IMAP, IMAPS, POP3, POP3S) per test, with mail
+//!   manipulated through `doveadm` while it runs; see [`dovecot`].
+//! * [`KeyringSession`] — a private D-Bus session bus and gnome-keyring for hermetic secrets.
+//! * [`Switchboard`] — runs the `switchboard` CLI with its own data dir, HOME, XDG dirs and keyring.
+//! * [`TestMail`] and [`awkward_corpus`] — messages to deliver.
+//! * [`ImapProbe`] / [`Pop3Probe`] — minimal clients to ask the server directly.
+//!
+//! Every server binds 127.0.0.1 only, on free ports, with its files in its own temp dir. A
+//! missing server binary is an error naming the package to install (`scripts/install-deps.sh
+//! test`), never a silent skip. Set `SWITCHBOARD_TEST_KEEP=1` to keep the temp dirs.
+//! See tests/README.md.
+
+pub mod dovecot;
+pub mod keyring;
+pub mod mail;
+pub mod probe;
+pub mod runner;
+pub mod tls;
+pub mod util;
+
+pub use dovecot::{Dovecot, DovecotOptions, MailboxStatus, Ports};
+pub use keyring::KeyringSession;
+pub use mail::{awkward_corpus, awkward_corpus_small, TestMail};
+pub use probe::{ImapProbe, Pop3Probe, SelectInfo};
+pub use runner::{switchboard_bin, workspace_root, Switchboard};
+pub use tls::{CertKind, TlsMaterial};

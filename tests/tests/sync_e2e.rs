@@ -838,3 +838,84 @@ fn configured_mailboxes_are_synced_and_a_missing_one_is_named() {
         "{stderr}"
     );
 }
+
+fn sync_report(sb: &Switchboard, account: &str) -> Value {
+    let v = sb
+        .run_json(&["sync", "--account", account, "--json"])
+        .expect("sync --json");
+    assert_eq!(v[0]["ok"], true, "{v}");
+    v[0]["report"].clone()
+}
+
+#[test]
+fn qresync_finds_changes_without_a_full_scan() {
+    let dv = Dovecot::start().unwrap();
+    for n in 1..=20 {
+        dv.deliver("alice", "INBOX", &mail(n, &format!("Q {n}")))
+            .unwrap();
+    }
+    let sb = Switchboard::new().unwrap();
+    Accounts { sb: &sb, dv: &dv }.imap("imap", "alice", "alice-pass", &[]);
+    let first = sync_report(&sb, "imap");
+    assert_eq!(first["stored"], 20);
+    let none = sync_report(&sb, "imap");
+    assert_eq!(none["unchanged_mailboxes"], 1, "{none}");
+    dv.expunge("alice", "INBOX", "header Message-ID <msg3@example.org>")
+        .unwrap();
+    dv.set_flags(
+        "alice",
+        "INBOX",
+        "header Message-ID <msg4@example.org>",
+        "\\Flagged",
+    )
+    .unwrap();
+    dv.deliver("alice", "INBOX", &mail(21, "Q 21")).unwrap();
+    let changed = sync_report(&sb, "imap");
+    assert_eq!(changed["full_scans"], 0, "QRESYNC path expected: {changed}");
+    assert_eq!(changed["stored"], 1, "{changed}");
+    assert_eq!(changed["vanished"], 1, "{changed}");
+    assert_eq!(changed["flags_changed"], 1, "{changed}");
+    let list = inbox(&sb);
+    assert_eq!(list.len(), 20);
+    assert_eq!(find(&list, "Q 4")["flags"], serde_json::json!(["flagged"]));
+}
+
+#[test]
+fn servers_without_condstore_are_synced_by_uid_diff() {
+    // The same Dovecot, advertising only IMAP4rev1 basics: no CONDSTORE, QRESYNC or UIDPLUS.
+    let dv = Dovecot::start_with(switchboard_tests::DovecotOptions {
+        extra_config: "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE\n".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    for n in 1..=5 {
+        dv.deliver("alice", "INBOX", &mail(n, &format!("Old {n}")))
+            .unwrap();
+    }
+    let sb = Switchboard::new().unwrap();
+    Accounts { sb: &sb, dv: &dv }.imap("imap", "alice", "alice-pass", &[]);
+    sync_report(&sb, "imap");
+    dv.expunge("alice", "INBOX", "header Message-ID <msg1@example.org>")
+        .unwrap();
+    dv.set_flags(
+        "alice",
+        "INBOX",
+        "header Message-ID <msg2@example.org>",
+        "\\Seen",
+    )
+    .unwrap();
+    let r = sync_report(&sb, "imap");
+    assert_eq!(r["full_scans"], 1, "{r}");
+    assert_eq!(r["vanished"], 1, "{r}");
+    assert_eq!(r["flags_changed"], 1, "{r}");
+    // Reverse sync without UIDPLUS falls back to EXPUNGE.
+    let id = find(&inbox(&sb), "Old 5")["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    sb.run_ok(&["delete", &id]).unwrap();
+    let r = sync_report(&sb, "imap");
+    assert_eq!(r["deleted_remote"], 1, "{r}");
+    assert_eq!(dv.count("alice", "INBOX").unwrap(), 3);
+    assert_eq!(inbox(&sb).len(), 3);
+}

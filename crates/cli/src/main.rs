@@ -41,6 +41,9 @@ enum Command {
         watch: bool,
         #[arg(long, default_value_t = 300)]
         interval: u64,
+        /// Print what each account's pass did as JSON on stdout (progress stays on stderr).
+        #[arg(long, conflicts_with = "watch")]
+        json: bool,
     },
     /// The consolidated inbox, newest first.
     Inbox {
@@ -180,6 +183,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             account,
             watch,
             interval,
+            json,
         } => {
             let reporter: Arc<dyn switchboard_sync::Reporter> =
                 Arc::new(output::Progress::new(std::io::stderr().is_terminal()));
@@ -198,6 +202,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 account.as_deref(),
                 reporter,
             ))?;
+            if json {
+                output::sync_results(&results)?;
+            }
             let failed = results.iter().filter(|(_, r)| r.is_err()).count();
             Ok(if failed == 0 {
                 ExitCode::SUCCESS

@@ -124,6 +124,25 @@ pub fn message(m: &MessageDetail, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `[{account, ok, report | state + error}]`: what `sync --json` prints.
+pub fn sync_results(
+    results: &[(
+        String,
+        Result<switchboard_sync::AccountReport, switchboard_sync::SyncError>,
+    )],
+) -> Result<()> {
+    let v: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(account, r)| match r {
+            Ok(report) => serde_json::json!({"account": account, "ok": true, "report": report}),
+            Err(e) => serde_json::json!({
+                "account": account, "ok": false, "state": e.state(), "error": e.to_string()
+            }),
+        })
+        .collect();
+    print_json(&v)
+}
+
 #[derive(serde::Serialize)]
 struct AccountJson<'a> {
     #[serde(flatten)]

@@ -397,6 +397,7 @@ pub async fn sync_mailbox(
         }
     }
     if !used_incremental {
+        report.full_scans += 1;
         let all = uid_search_all(session, host).await?;
         vanished_uids = known.keys().copied().filter(|u| !all.contains(u)).collect();
         new_uids = all

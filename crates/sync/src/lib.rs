@@ -80,6 +80,9 @@ pub struct AccountReport {
     pub unchanged_mailboxes: usize,
     /// Messages whose content could not be parsed fully (stored raw with a recorded problem).
     pub parse_problems: usize,
+    /// Mailboxes whose changes had to be found by a full UID diff (first sync, no QRESYNC, or
+    /// an incremental answer that did not add up).
+    pub full_scans: usize,
 }
 
 impl AccountReport {
@@ -93,5 +96,6 @@ impl AccountReport {
         self.remapped += o.remapped;
         self.unchanged_mailboxes += o.unchanged_mailboxes;
         self.parse_problems += o.parse_problems;
+        self.full_scans += o.full_scans;
     }
 }

@@ -11,6 +11,7 @@
 //! any moment therefore leaves either all of a message or none of it.
 
 mod accounts;
+mod changes;
 mod ingest;
 mod query;
 mod schema;
@@ -22,6 +23,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{Account, AccountKind, AccountState, NewAccount, SyncPolicy, TlsMode};
+pub use changes::{Change, ChangeKind};
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
 pub use query::{InboxQuery, MessageDetail, MessageSummary, SourceView};
 pub use schema::SCHEMA_VERSION;

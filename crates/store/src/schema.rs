@@ -123,6 +123,37 @@ CREATE VIRTUAL TABLE message_fts USING fts5 (
     tokenize = 'unicode61 remove_diacritics 2'
 );
 "#,
+    // v2: the change log behind the message-ID index (seed 000). Triggers append to it in the
+    // same transaction as the change itself, so every write path moves the sequence: a new
+    // message, one leaving the inbox (deleted here or gone from its servers), a flag change.
+    r#"
+CREATE TABLE change_log (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id INTEGER NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('added', 'removed', 'updated')),
+    at         INTEGER NOT NULL DEFAULT (unixepoch())
+) STRICT;
+
+CREATE TRIGGER change_added AFTER INSERT ON message BEGIN
+    INSERT INTO change_log (message_id, kind) VALUES (new.id, 'added');
+END;
+
+-- A message hidden by a local delete leaves the inbox then; its later purge is not a new change.
+CREATE TRIGGER change_removed AFTER DELETE ON message WHEN old.deleted_at IS NULL BEGIN
+    INSERT INTO change_log (message_id, kind) VALUES (old.id, 'removed');
+END;
+
+CREATE TRIGGER change_hidden AFTER UPDATE OF deleted_at ON message
+WHEN old.deleted_at IS NULL AND new.deleted_at IS NOT NULL BEGIN
+    INSERT INTO change_log (message_id, kind) VALUES (new.id, 'removed');
+END;
+
+CREATE TRIGGER change_flags AFTER UPDATE OF seen, flagged, answered, draft ON message
+WHEN (old.seen, old.flagged, old.answered, old.draft) IS NOT (new.seen, new.flagged, new.answered, new.draft)
+BEGIN
+    INSERT INTO change_log (message_id, kind) VALUES (new.id, 'updated');
+END;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -320,3 +320,143 @@ fn removing_an_account_keeps_messages_shared_with_another() {
     assert_eq!(store.message_count(true).unwrap(), 1);
     assert!(store.remove_account("i").is_err());
 }
+
+mod change_log {
+    use super::*;
+    use switchboard_store::{ChangeKind, Flags};
+
+    fn kinds(store: &Store, since: i64) -> Vec<ChangeKind> {
+        store
+            .changes_since(since, 100)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.kind)
+            .collect()
+    }
+
+    #[test]
+    fn every_change_moves_the_sequence() {
+        let (_dir, mut store) = open();
+        let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+        assert_eq!(store.change_seq().unwrap(), 0);
+        let out = store
+            .ingest(i, &[incoming(mail(Some("<c1@x>"), "s", "b"), imap(1))])
+            .unwrap();
+        let after_add = store.change_seq().unwrap();
+        assert!(after_add > 0);
+        // A merge of the same message through another source changes nothing visible.
+        let p = account(&store, "p", AccountKind::Pop3, SyncPolicy::Mirror);
+        store
+            .ingest(p, &[incoming(mail(Some("<c1@x>"), "s", "b"), pop("u"))])
+            .unwrap();
+        assert_eq!(store.change_seq().unwrap(), after_add);
+        // Flags: a real change moves it, a no-op does not.
+        let seen = Flags {
+            seen: true,
+            ..Flags::default()
+        };
+        store.apply_imap_flags(i, "INBOX", 7, &[(1, seen)]).unwrap();
+        let after_flag = store.change_seq().unwrap();
+        assert!(after_flag > after_add);
+        store.apply_imap_flags(i, "INBOX", 7, &[(1, seen)]).unwrap();
+        assert_eq!(store.change_seq().unwrap(), after_flag);
+        // Deleted here: one 'removed' now, nothing more when the servers confirm and it is purged.
+        store.delete_message(out[0].message_id()).unwrap();
+        let after_delete = store.change_seq().unwrap();
+        let ids: Vec<i64> = store
+            .sources(i, "INBOX")
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        store.remote_deleted(SyncPolicy::Mirror, &ids).unwrap();
+        let ids: Vec<i64> = store.sources(p, "").unwrap().iter().map(|s| s.id).collect();
+        store.remote_deleted(SyncPolicy::Mirror, &ids).unwrap();
+        assert_eq!(store.message_count(true).unwrap(), 0);
+        assert_eq!(store.change_seq().unwrap(), after_delete);
+        assert_eq!(
+            kinds(&store, 0),
+            vec![ChangeKind::Added, ChangeKind::Updated, ChangeKind::Removed]
+        );
+    }
+
+    #[test]
+    fn a_delete_followed_by_an_add_is_two_changes() {
+        // A plain message count would show no change here; the sequence must.
+        let (_dir, mut store) = open();
+        let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+        store
+            .ingest(i, &[incoming(mail(Some("<a@x>"), "s", "b"), imap(1))])
+            .unwrap();
+        let before = store.change_seq().unwrap();
+        let src = store.sources(i, "INBOX").unwrap();
+        store
+            .sources_vanished(SyncPolicy::Mirror, &[src[0].id])
+            .unwrap();
+        store
+            .ingest(i, &[incoming(mail(Some("<b@x>"), "t", "c"), imap(2))])
+            .unwrap();
+        assert_eq!(store.message_count(false).unwrap(), 1);
+        assert_eq!(
+            kinds(&store, before),
+            vec![ChangeKind::Removed, ChangeKind::Added]
+        );
+    }
+
+    #[test]
+    fn compaction_keeps_the_latest_sequence() {
+        let (_dir, mut store) = open();
+        let i = account(&store, "i", AccountKind::Imap, SyncPolicy::Mirror);
+        for uid in 1..=3 {
+            store
+                .ingest(
+                    i,
+                    &[incoming(
+                        mail(Some(&format!("<k{uid}@x>")), "s", "b"),
+                        imap(uid),
+                    )],
+                )
+                .unwrap();
+        }
+        let seq = store.change_seq().unwrap();
+        store.compact_changes(i64::MAX).unwrap();
+        assert_eq!(store.change_seq().unwrap(), seq);
+        assert_eq!(store.oldest_change_seq().unwrap(), seq);
+    }
+
+    #[test]
+    fn a_version_1_store_with_mail_migrates_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite3");
+        switchboard_store::testing::create_at_version(&path, 1).unwrap();
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "INSERT INTO account (id, name, kind, host, port, tls, username, mailboxes, policy, created_at) \
+                 VALUES (1, 'old', 'imap', 'h', 993, 'implicit', 'u', '[\"INBOX\"]', 'mirror', 0);
+                 INSERT INTO message (id, message_key, has_message_id, subject, to_json, cc_json, reply_to_json, \
+                 stored_at, sort_date, size, references_json, has_attachments, attachments_json, parse_problems_json) \
+                 VALUES (1, 'old@x', 1, 'From before', '[]', '[]', '[]', 0, 0, 10, '[]', 0, '[]', '[]');
+                 INSERT INTO source (message_id, account_id, mailbox, uidvalidity, uid, stored_at) VALUES (1, 1, 'INBOX', 1, 1, 0);",
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let list = store
+            .inbox(&switchboard_store::InboxQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].subject, "From before");
+        assert_eq!(
+            store.change_seq().unwrap(),
+            0,
+            "history before the log is not invented"
+        );
+        store.delete_message(1).unwrap();
+        assert_eq!(kinds(&store, 0), vec![ChangeKind::Removed]);
+    }
+}

@@ -73,9 +73,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the embedded server (HTTP/JSON API and message index) and keep every account in sync.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: std::net::SocketAddr,
+        /// Only serve; do not sync (another process syncs this data dir).
+        #[arg(long)]
+        no_sync: bool,
+        #[arg(long, default_value_t = 300)]
+        interval: u64,
+    },
+    /// Manage API tokens for the embedded server.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Delete a message here; reverse sync deletes it on the servers at the next sync
     /// (per account policy).
     Delete { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once, as the last word of the last line.
+    Create {
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Revoke {
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -223,6 +251,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 limit,
                 account,
                 unread_only: unread,
+                ..Default::default()
             })?;
             output::list(&list, json)?;
             Ok(ExitCode::SUCCESS)
@@ -247,6 +276,70 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let store = Store::open_in(&dir)?;
             output::list(&store.search(&query, limit)?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            listen,
+            no_sync,
+            interval,
+        } => {
+            let rt = runtime()?;
+            rt.block_on(async {
+                let server = switchboard_server::Server::bind(&dir, listen).await?;
+                println!("listening on http://{}", server.local_addr);
+                let reporter: Arc<dyn switchboard_sync::Reporter> =
+                    Arc::new(output::Progress::new(false));
+                let sync = async {
+                    if no_sync {
+                        std::future::pending::<()>().await;
+                    }
+                    let _ = switchboard_sync::watch_accounts(
+                        &dir,
+                        None,
+                        Duration::from_secs(interval.max(10)),
+                        reporter,
+                    )
+                    .await;
+                    std::future::pending::<()>().await;
+                };
+                tokio::select! {
+                    r = server.run() => r.map_err(anyhow::Error::from),
+                    _ = sync => Ok(()),
+                    _ = tokio::signal::ctrl_c() => Ok(()),
+                }
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(cmd) => {
+            let store = Store::open_in(&dir)?;
+            match cmd {
+                TokenCommand::Create { name } => {
+                    let token = switchboard_server::create_token(&store, &name)?;
+                    println!("created token '{name}'; it is shown only now:");
+                    println!("{token}");
+                }
+                TokenCommand::List { json } => {
+                    let tokens = store.tokens()?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&tokens)?);
+                    } else if tokens.is_empty() {
+                        println!("no tokens");
+                    } else {
+                        for t in tokens {
+                            println!(
+                                "{:<20} created {}{}",
+                                t.name,
+                                switchboard_store::rfc3339(t.created_at),
+                                if t.revoked { " (revoked)" } else { "" }
+                            );
+                        }
+                    }
+                }
+                TokenCommand::Revoke { name } => {
+                    store.revoke_token(&name)?;
+                    println!("revoked token '{name}'");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Delete { id } => {

@@ -62,6 +62,27 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// SQLite's data_version: moves whenever another connection commits.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn()
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
+    /// (id, size, sender address) of the newest message in the inbox.
+    pub fn latest_message(&self) -> Result<Option<(i64, i64, String)>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, size, coalesce(from_addr, '') FROM message WHERE deleted_at IS NULL \
+                 ORDER BY sort_date DESC, id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
     /// Drops log entries older than `keep_after` seconds ago, always keeping the newest entry
     /// so the sequence never goes back.
     pub fn compact_changes(&self, keep_after: i64) -> Result<usize> {

@@ -16,6 +16,7 @@ mod ingest;
 mod query;
 mod schema;
 mod time;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,7 @@ pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey,
 pub use query::{InboxQuery, MessageDetail, MessageSummary, SourceView};
 pub use schema::SCHEMA_VERSION;
 pub use time::{now_unix, rfc3339};
+pub use tokens::TokenInfo;
 
 /// Helpers for tests of other crates and of migrations.
 pub mod testing {

@@ -10,7 +10,11 @@ use crate::{rfc3339, Flags, Result, Store, StoreError};
 pub struct InboxQuery {
     pub limit: usize,
     pub account: Option<String>,
+    pub mailbox: Option<String>,
     pub unread_only: bool,
+    pub flagged_only: bool,
+    /// Keyset paging: only messages strictly after this (sort_date, id) in newest-first order.
+    pub before: Option<(i64, i64)>,
 }
 
 /// Where one copy of a message lives, for display and JSON.
@@ -150,6 +154,21 @@ impl Store {
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if q.unread_only {
             sql.push_str(" AND m.seen = 0");
+        }
+        if q.flagged_only {
+            sql.push_str(" AND m.flagged = 1");
+        }
+        if let Some((date, id)) = q.before {
+            sql.push_str(" AND (m.sort_date < ? OR (m.sort_date = ? AND m.id < ?))");
+            args.push(date.into());
+            args.push(date.into());
+            args.push(id.into());
+        }
+        if let Some(mailbox) = &q.mailbox {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM source s WHERE s.message_id = m.id AND s.mailbox = ?)",
+            );
+            args.push(mailbox.clone().into());
         }
         if let Some(account) = &q.account {
             if self.account(account)?.is_none() {

@@ -154,6 +154,17 @@ BEGIN
     INSERT INTO change_log (message_id, kind) VALUES (new.id, 'updated');
 END;
 "#,
+    // v3: API tokens for the embedded server. Only a SHA-256 of each token is kept.
+    r#"
+CREATE TABLE api_token (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    token_hash   TEXT NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes.

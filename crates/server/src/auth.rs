@@ -1,0 +1,71 @@
+//! Bearer tokens. A token is 32 random bytes shown once; the store keeps its SHA-256. Valid
+//! token hashes are cached in memory (reloaded whenever the database changes), so checking a
+//! request costs no SQLite read.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use switchboard_store::{Store, StoreError};
+
+use crate::{ApiError, AppState};
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Creates a token named `name`, stores its hash and returns the token (shown once).
+pub fn create_token(store: &Store, name: &str) -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Invalid {
+        field: "token",
+        detail: format!("no secure random source: {e}"),
+    })?;
+    let token = format!("sb_{}", hex::encode(bytes));
+    store.add_token(name, &hash_token(&token))?;
+    Ok(token)
+}
+
+/// hash → token name, for live tokens only.
+#[derive(Default)]
+pub struct TokenCache(RwLock<HashMap<String, String>>);
+
+impl TokenCache {
+    pub fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let live = store.live_token_hashes()?;
+        if let Ok(mut map) = self.0.write() {
+            *map = live.into_iter().collect();
+        }
+        Ok(())
+    }
+
+    fn name_of(&self, hash: &str) -> Option<String> {
+        self.0.read().ok().and_then(|m| m.get(hash).cloned())
+    }
+}
+
+pub async fn require_token(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+    let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+        ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
+    })?;
+    // Compare hashes, not tokens: the lookup never depends on how much of a guess was right.
+    if state.tokens.name_of(&hash_token(token.trim())).is_none() {
+        return Err(ApiError::unauthorized("unknown or revoked token"));
+    }
+    Ok(next.run(req).await)
+}
+
+pub type SharedTokens = Arc<TokenCache>;

@@ -1,0 +1,227 @@
+//! The message-ID index (seed 000): the change sequence and the latest message, held in memory
+//! and refreshed by a watcher thread whenever the database changes (`PRAGMA data_version`
+//! moves on commits by any other connection, the sync writers and other processes included).
+//! A poll is answered from memory; `ETag` is the sequence, so an unchanged poll is a 304 with
+//! no body, and `?wait=N` long-polls until the sequence moves.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use switchboard_store::{ChangeKind, Store};
+use tokio::sync::watch;
+
+use crate::auth::SharedTokens;
+use crate::{ApiError, AppState, ServeError};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Latest {
+    pub id: i64,
+    pub size: i64,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IndexSnapshot {
+    pub seq: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest: Option<Latest>,
+}
+
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+const MAX_WAIT: u64 = 60;
+
+fn snapshot(store: &Store) -> Result<IndexSnapshot, switchboard_store::StoreError> {
+    let seq = store.change_seq()?;
+    let latest = store
+        .latest_message()?
+        .map(|(id, size, from)| Latest { id, size, from });
+    Ok(IndexSnapshot { seq, latest })
+}
+
+pub fn spawn_watcher(
+    db: PathBuf,
+    tokens: SharedTokens,
+) -> Result<watch::Receiver<IndexSnapshot>, ServeError> {
+    let store = Store::open(&db)?;
+    let (tx, rx) = watch::channel(snapshot(&store)?);
+    std::thread::Builder::new()
+        .name("index-watcher".into())
+        .spawn(move || {
+            let mut last = store.data_version().unwrap_or(0);
+            loop {
+                std::thread::sleep(WATCH_EVERY);
+                if tx.is_closed() {
+                    return;
+                }
+                let Ok(now) = store.data_version() else {
+                    continue;
+                };
+                if now == last {
+                    continue;
+                }
+                last = now;
+                let _ = tokens.reload(&store);
+                if let Ok(snap) = snapshot(&store) {
+                    tx.send_if_modified(|cur| {
+                        let changed = *cur != snap;
+                        *cur = snap;
+                        changed
+                    });
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+#[derive(Deserialize)]
+pub struct IndexQuery {
+    wait: Option<u64>,
+}
+
+fn etag(seq: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{seq}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+fn client_seq(headers: &HeaderMap) -> Option<i64> {
+    let v = headers.get(IF_NONE_MATCH)?.to_str().ok()?;
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+pub async fn get_index(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<IndexQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let mut rx = state.index.clone();
+    let known = client_seq(&headers);
+    if let (Some(wait), Some(known)) = (q.wait, known) {
+        if rx.borrow().seq == known {
+            let _ = tokio::time::timeout(Duration::from_secs(wait.min(MAX_WAIT)), async {
+                while rx.changed().await.is_ok() {
+                    if rx.borrow().seq != known {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+    let snap = rx.borrow().clone();
+    if known == Some(snap.seq) {
+        return (StatusCode::NOT_MODIFIED, [(ETAG, etag(snap.seq))]).into_response();
+    }
+    (
+        [
+            (ETAG, etag(snap.seq)),
+            (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        axum::Json(snap),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ChangesQuery {
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ChangedMessage {
+    id: i64,
+    size: i64,
+    from: Option<String>,
+    subject: String,
+    date: Option<String>,
+}
+
+pub async fn get_changes(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<ChangesQuery>,
+) -> Result<Response, ApiError> {
+    let since_text = q
+        .since
+        .ok_or_else(|| ApiError::bad_request("'since' (a sequence number) is required"))?;
+    let since: i64 = since_text
+        .parse()
+        .ok()
+        .filter(|s: &i64| *s >= 0)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "'since' must be a sequence number, not '{since_text}'"
+            ))
+        })?;
+    let limit = q.limit.unwrap_or(500).clamp(1, 5000);
+    let body = state
+        .with_store(move |store| {
+            let seq = store.change_seq()?;
+            let oldest = store.oldest_change_seq()?;
+            if since > seq || (since > 0 && oldest > 0 && since < oldest - 1) {
+                return Ok(serde_json::json!({"seq": seq, "resync": true}));
+            }
+            let changes = store.changes_since(since, limit)?;
+            let last = changes.last().map(|c| c.seq).unwrap_or(seq.max(since));
+            let mut added = Vec::new();
+            let mut updated = Vec::new();
+            let mut removed = Vec::new();
+            for c in &changes {
+                match c.kind {
+                    ChangeKind::Removed => removed.push(c.message_id),
+                    kind => {
+                        let Ok(m) = store.message(c.message_id) else {
+                            // Gone again later in the log; its removal follows.
+                            continue;
+                        };
+                        let item = ChangedMessage {
+                            id: m.summary.id,
+                            size: m.summary.size,
+                            from: m.summary.from.map(|a| a.email),
+                            subject: m.summary.subject,
+                            date: m.summary.date,
+                        };
+                        if kind == ChangeKind::Added {
+                            added.push(item)
+                        } else {
+                            updated.push(item)
+                        }
+                    }
+                }
+            }
+            Ok(serde_json::json!({
+                "seq": last, "more": last < seq,
+                "added": added, "updated": updated, "removed": removed
+            }))
+        })
+        .await?;
+    Ok(axum::Json(body).into_response())
+}
+
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = state.index.clone();
+    let stream = futures::stream::unfold((rx, true), |(mut rx, first)| async move {
+        if !first && rx.changed().await.is_err() {
+            return None;
+        }
+        let seq = rx.borrow_and_update().seq;
+        let event = Event::default()
+            .event("index")
+            .data(format!("{{\"seq\":{seq}}}"));
+        Some((Ok(event), (rx, false)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
+}

@@ -1,0 +1,137 @@
+//! The embedded server: the HTTP/JSON API every front end speaks, and the message-ID index of
+//! seed 000 — clients ask a cheap question ("anything new since sequence N?") answered from
+//! memory, and touch the message store only when the answer changed.
+//!
+//! Loopback only for now; every endpoint but `/health` needs a bearer token, and requests whose
+//! `Host` or `Origin` is not this server's own are refused (DNS rebinding).
+
+mod api;
+mod auth;
+mod error;
+mod guard;
+mod index;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::routing::get;
+use axum::Router;
+use switchboard_store::Store;
+
+pub use auth::{create_token, hash_token};
+pub use error::ApiError;
+pub use index::IndexSnapshot;
+
+/// What handlers share.
+pub struct AppState {
+    pub store: Mutex<Store>,
+    pub tokens: auth::SharedTokens,
+    pub index: tokio::sync::watch::Receiver<IndexSnapshot>,
+    pub listen: SocketAddr,
+}
+
+impl AppState {
+    /// Runs blocking store work off the async threads.
+    pub async fn with_store<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = state
+                .store
+                .lock()
+                .map_err(|_| ApiError::internal("the store lock is poisoned"))?;
+            f(&mut store)
+        })
+        .await
+        .map_err(|e| ApiError::internal(&format!("a store task failed: {e}")))?
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/api/index", get(index::get_index))
+        .route("/api/changes", get(index::get_changes))
+        .route("/api/events", get(index::events))
+        .route("/api/messages", get(api::list_messages))
+        .route("/api/messages/{id}", get(api::get_message))
+        .route("/api/messages/{id}/raw", get(api::get_raw))
+        .route("/api/search", get(api::search))
+        .route("/api/accounts", get(api::list_accounts))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route(
+            "/health",
+            get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+        )
+        .merge(api)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_origin,
+        ))
+        .with_state(state)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Store(#[from] switchboard_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("refusing to listen on {0}: only loopback addresses are served for now")]
+    NotLoopback(SocketAddr),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Server {
+    pub local_addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+}
+
+impl Server {
+    /// Binds and prepares the index; `run` serves until the future is dropped.
+    pub async fn bind(data_dir: &Path, listen: SocketAddr) -> Result<Server, ServeError> {
+        if !listen.ip().is_loopback() {
+            return Err(ServeError::NotLoopback(listen));
+        }
+        let store = Store::open_in(data_dir)?;
+        let db: PathBuf = store.path().to_path_buf();
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr()?;
+        let tokens = auth::SharedTokens::default();
+        tokens.reload(&store)?;
+        let index = index::spawn_watcher(db, tokens.clone())?;
+        Ok(Server {
+            local_addr,
+            listener,
+            state: Arc::new(AppState {
+                store: Mutex::new(store),
+                tokens,
+                index,
+                listen: local_addr,
+            }),
+        })
+    }
+
+    pub async fn run(self) -> Result<(), ServeError> {
+        axum::serve(self.listener, router(self.state)).await?;
+        Ok(())
+    }
+}

@@ -13,6 +13,7 @@
 //! See tests/README.md.
 
 pub mod dovecot;
+pub mod http;
 pub mod keyring;
 pub mod mail;
 pub mod probe;

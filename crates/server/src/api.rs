@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
@@ -53,10 +54,17 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("'{id}' is not a message id")))
 }
 
+/// Query-string errors as our JSON errors, naming the parameter.
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
+}
+
 pub async fn list_messages(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let q = query(q)?;
     let limit = parse_limit(q.limit, 50)?;
     let before = q.cursor.as_deref().map(parse_cursor).transpose()?;
     let query = InboxQuery {
@@ -113,8 +121,9 @@ pub struct SearchQuery {
 
 pub async fn search(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<SearchQuery>,
+    q: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let q = query(q)?;
     let text =
         q.q.ok_or_else(|| ApiError::bad_request("'q' (the search text) is required"))?;
     if text.chars().count() > 1000 {

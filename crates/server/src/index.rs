@@ -102,9 +102,13 @@ fn client_seq(headers: &HeaderMap) -> Option<i64> {
 
 pub async fn get_index(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<IndexQuery>,
+    q: Result<Query<IndexQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let q = match crate::api::query(q) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
     let mut rx = state.index.clone();
     let known = client_seq(&headers);
     if let (Some(wait), Some(known)) = (q.wait, known) {
@@ -150,8 +154,9 @@ struct ChangedMessage {
 
 pub async fn get_changes(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<ChangesQuery>,
+    q: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let q = crate::api::query(q)?;
     let since_text = q
         .since
         .ok_or_else(|| ApiError::bad_request("'since' (a sequence number) is required"))?;

@@ -1,0 +1,423 @@
+//! The embedded server: a real `switchboard serve` process, syncing a real Dovecot.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use switchboard_tests::http::{get, HttpResponse};
+use switchboard_tests::{Dovecot, Switchboard, TestMail};
+
+fn mail(n: u32) -> Vec<u8> {
+    TestMail::new()
+        .message_id(&format!("<api{n}@example.org>"))
+        .from("Carol <carol@example.org>")
+        .to("alice@localhost")
+        .subject(&format!("Api {n}"))
+        .body(&format!("Body of api message {n}.\r\n"))
+        .build()
+}
+
+struct Served {
+    dv: Dovecot,
+    sb: Switchboard,
+    addr: SocketAddr,
+    token: String,
+    child: Child,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn serve(messages: u32) -> Served {
+    let dv = Dovecot::start().unwrap();
+    for n in 1..=messages {
+        dv.deliver("alice", "INBOX", &mail(n)).unwrap();
+    }
+    let sb = Switchboard::new().unwrap();
+    let port = dv.imaps_port().to_string();
+    sb.run_with_stdin_ok(
+        &[
+            "account",
+            "add",
+            "imap",
+            "imap",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            "alice",
+            "--password-stdin",
+            "--trust-cert",
+            dv.cert_sha256(),
+        ],
+        b"alice-pass",
+    )
+    .unwrap();
+    let out = sb.run_ok(&["token", "create", "tests"]).unwrap();
+    let token = out
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let child = sb
+        .spawn(&["serve", "--listen", &addr.to_string(), "--interval", "600"])
+        .unwrap();
+    let served = Served {
+        dv,
+        sb,
+        addr,
+        token,
+        child,
+    };
+    wait_for("the server", Duration::from_secs(20), || {
+        get(addr, "/health", &[])
+            .map(|r| r.status == 200)
+            .unwrap_or(false)
+    });
+    wait_for("the first sync", Duration::from_secs(30), || {
+        served.api("/api/messages?limit=1000").json().unwrap()["messages"]
+            .as_array()
+            .unwrap()
+            .len()
+            == messages as usize
+    });
+    // The index follows the store within its watch interval.
+    wait_for("the index", Duration::from_secs(5), || {
+        served.seq() >= messages as i64
+    });
+    served
+}
+
+impl Served {
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+    fn api(&self, path: &str) -> HttpResponse {
+        get(self.addr, path, &[("Authorization", &self.auth())]).unwrap()
+    }
+    fn seq(&self) -> i64 {
+        self.api("/api/index").json().unwrap()["seq"]
+            .as_i64()
+            .unwrap()
+    }
+    /// Long-polls the index from `seq` and returns the new sequence.
+    fn wait_past(&self, seq: i64) -> i64 {
+        let etag = format!("\"{seq}\"");
+        let r = get(
+            self.addr,
+            "/api/index?wait=30",
+            &[("Authorization", &self.auth()), ("If-None-Match", &etag)],
+        )
+        .unwrap();
+        assert_eq!(
+            r.status, 200,
+            "the index did not move from {seq} within 30 s"
+        );
+        let new = r.json().unwrap()["seq"].as_i64().unwrap();
+        assert!(new > seq);
+        new
+    }
+}
+
+#[test]
+fn every_endpoint_but_health_needs_a_valid_token() {
+    let s = serve(1);
+    let no = get(s.addr, "/api/index", &[]).unwrap();
+    assert_eq!(no.status, 401);
+    assert_eq!(no.json().unwrap()["error"], "unauthorized");
+    for path in [
+        "/api/messages",
+        "/api/messages/1",
+        "/api/messages/1/raw",
+        "/api/search?q=x",
+        "/api/accounts",
+        "/api/changes?since=0",
+        "/api/events",
+    ] {
+        let r = get(s.addr, path, &[("Authorization", "Bearer sb_wrong")]).unwrap();
+        assert_eq!(r.status, 401, "{path}");
+        let r = get(s.addr, path, &[("Authorization", "Basic Zm9vOmJhcg==")]).unwrap();
+        assert_eq!(r.status, 401, "{path}");
+    }
+    assert_eq!(get(s.addr, "/health", &[]).unwrap().status, 200);
+    assert_eq!(s.api("/api/index").status, 200);
+    // Revoking takes effect on the running server.
+    s.sb.run_ok(&["token", "revoke", "tests"]).unwrap();
+    wait_for("the revocation", Duration::from_secs(5), || {
+        s.api("/api/index").status == 401
+    });
+    let listed = s.sb.run_json(&["token", "list", "--json"]).unwrap();
+    assert_eq!(listed[0]["revoked"], true);
+    assert!(
+        !listed.to_string().contains(&s.token),
+        "the token itself is never listed"
+    );
+}
+
+#[test]
+fn foreign_host_and_origin_are_refused() {
+    let s = serve(1);
+    let auth = s.auth();
+    let r = get(
+        s.addr,
+        "/api/index",
+        &[("Authorization", &auth), ("Host", "attacker.example")],
+    )
+    .unwrap();
+    assert_eq!(r.status, 403);
+    let r = get(s.addr, "/health", &[("Host", "attacker.example")]).unwrap();
+    assert_eq!(r.status, 403);
+    let r = get(
+        s.addr,
+        "/api/index",
+        &[
+            ("Authorization", &auth),
+            ("Origin", "http://attacker.example"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(r.status, 403);
+    let own = format!("http://{}", s.addr);
+    let r = get(
+        s.addr,
+        "/api/index",
+        &[("Authorization", &auth), ("Origin", &own)],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    let localhost = format!("localhost:{}", s.addr.port());
+    let r = get(
+        s.addr,
+        "/api/index",
+        &[("Authorization", &auth), ("Host", &localhost)],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn the_index_answers_304_small_and_moves_on_every_change() {
+    let s = serve(3);
+    let first = s.api("/api/index");
+    let seq = first.json().unwrap()["seq"].as_i64().unwrap();
+    assert!(seq >= 3);
+    assert_eq!(first.header("etag"), Some(format!("\"{seq}\"").as_str()));
+    assert_eq!(first.json().unwrap()["latest"]["from"], "carol@example.org");
+
+    // No change: 304, empty body, small on the wire both ways.
+    let etag = format!("\"{seq}\"");
+    let r = get(
+        s.addr,
+        "/api/index",
+        &[("Authorization", &s.auth()), ("If-None-Match", &etag)],
+    )
+    .unwrap();
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    assert!(
+        r.request_bytes <= 200,
+        "request is {} bytes",
+        r.request_bytes
+    );
+    assert!(
+        r.response_bytes <= 200,
+        "response is {} bytes",
+        r.response_bytes
+    );
+
+    // New mail delivered into Dovecot: IDLE → sync → the long poll wakes.
+    s.dv.deliver("alice", "INBOX", &mail(4)).unwrap();
+    let after_add = s.wait_past(seq);
+
+    // Flag change on the server.
+    s.dv.set_flags(
+        "alice",
+        "INBOX",
+        "header Message-ID <api1@example.org>",
+        "\\Flagged",
+    )
+    .unwrap();
+    let after_flag = s.wait_past(after_add);
+
+    // Delete here (another process on the same data dir).
+    let list = s.api("/api/messages").json().unwrap();
+    let id = list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["subject"] == "Api 3")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    s.sb.run_ok(&["delete", &id]).unwrap();
+    let after_delete = s.wait_past(after_flag);
+
+    // Delete on the server plus a new delivery: the count is unchanged, the sequence is not.
+    let count_before = s.api("/api/messages").json().unwrap()["messages"]
+        .as_array()
+        .unwrap()
+        .len();
+    s.dv.expunge("alice", "INBOX", "header Message-ID <api2@example.org>")
+        .unwrap();
+    s.dv.deliver("alice", "INBOX", &mail(5)).unwrap();
+    wait_for("delete + add", Duration::from_secs(20), || {
+        let changes = s
+            .api(&format!("/api/changes?since={after_delete}"))
+            .json()
+            .unwrap();
+        changes["removed"].as_array().unwrap().len() == 1
+            && changes["added"].as_array().unwrap().len() == 1
+    });
+    let count_after = s.api("/api/messages").json().unwrap()["messages"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(count_before, count_after);
+    assert!(s.seq() >= after_delete + 2);
+
+    let changes = s.api(&format!("/api/changes?since={seq}")).json().unwrap();
+    let added: Vec<&Value> = changes["added"].as_array().unwrap().iter().collect();
+    assert!(added
+        .iter()
+        .any(|m| m["subject"] == "Api 4" && m["size"].as_i64().unwrap() > 0));
+    assert_eq!(changes["updated"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn messages_search_and_bad_input() {
+    let s = serve(5);
+    let page1 = s.api("/api/messages?limit=2").json().unwrap();
+    assert_eq!(page1["messages"].as_array().unwrap().len(), 2);
+    let cursor = page1["next_cursor"].as_str().unwrap().to_string();
+    let page2 = s
+        .api(&format!("/api/messages?limit=2&cursor={cursor}"))
+        .json()
+        .unwrap();
+    let page3 = s
+        .api(&format!(
+            "/api/messages?limit=2&cursor={}",
+            page2["next_cursor"].as_str().unwrap()
+        ))
+        .json()
+        .unwrap();
+    let mut subjects: Vec<String> = [&page1, &page2, &page3]
+        .iter()
+        .flat_map(|p| {
+            p["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["subject"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(page3["next_cursor"], Value::Null);
+    subjects.sort();
+    assert_eq!(subjects, vec!["Api 1", "Api 2", "Api 3", "Api 4", "Api 5"]);
+
+    let id = page1["messages"][0]["id"].as_i64().unwrap();
+    let one = s.api(&format!("/api/messages/{id}")).json().unwrap();
+    assert!(one["text_body"].as_str().unwrap().contains("api message"));
+    let raw = s.api(&format!("/api/messages/{id}/raw"));
+    assert_eq!(raw.header("content-type"), Some("message/rfc822"));
+    assert!(raw.text().contains("Message-ID: <api"));
+    let found = s.api("/api/search?q=api%20message%203").json().unwrap();
+    assert_eq!(found["messages"].as_array().unwrap().len(), 1);
+    let accounts = s.api("/api/accounts").json().unwrap();
+    assert_eq!(accounts[0]["name"], "imap");
+    assert!(!accounts.to_string().contains("alice-pass"));
+
+    for (path, status) in [
+        ("/api/messages/999999", 404),
+        ("/api/messages/abc", 400),
+        ("/api/messages/-1/raw", 400),
+        ("/api/messages?cursor=garbage", 400),
+        ("/api/messages?limit=0", 400),
+        ("/api/messages?limit=lots", 400),
+        ("/api/messages?unread=perhaps", 400),
+        ("/api/changes", 400),
+        ("/api/changes?since=-4", 400),
+        ("/api/search", 400),
+        ("/api/nowhere", 404),
+    ] {
+        let r = s.api(path);
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        if status != 404 || path != "/api/nowhere" {
+            let body = r
+                .json()
+                .unwrap_or_else(|_| panic!("{path}: not JSON: {}", r.text()));
+            assert!(
+                body["error"].is_string() && body["detail"].is_string(),
+                "{path}: {body}"
+            );
+        }
+    }
+    let huge = format!("/api/search?q={}", "a".repeat(5000));
+    assert_eq!(s.api(&huge).status, 400);
+    let future = s.api("/api/changes?since=99999999").json().unwrap();
+    assert_eq!(future["resync"], true);
+}
+
+#[test]
+fn the_event_stream_pushes_the_sequence() {
+    let s = serve(1);
+    let mut stream = TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/events HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+        s.addr,
+        s.auth()
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let seq = s.seq();
+    let mut delivered = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream closed");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if !delivered && seen.contains(&format!("data: {{\"seq\":{seq}}}")) {
+            s.dv.deliver("alice", "INBOX", &mail(2)).unwrap();
+            delivered = true;
+        }
+        let pushed = seen
+            .split("data: {\"seq\":")
+            .skip(1)
+            .filter_map(|rest| rest.split('}').next()?.parse::<i64>().ok())
+            .any(|n| n > seq);
+        if pushed {
+            assert!(seen.contains("text/event-stream"));
+            return;
+        }
+    }
+    panic!("no pushed sequence after delivery: {seen}");
+}

@@ -298,6 +298,28 @@ fn flags_follow_the_server() {
     assert_eq!(flags(&sb), serde_json::json!(["seen"]));
     let unread = sb.run_json(&["inbox", "--unread", "--json"]).unwrap();
     assert!(unread.as_array().unwrap().is_empty());
+
+    // Changed here: pushed to the server at the next pass, not undone by it.
+    let id = find(&inbox(&sb), "Flag me")["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    sb.run_ok(&["flag", &id, "--unseen", "--flagged"]).unwrap();
+    assert_eq!(flags(&sb), serde_json::json!(["flagged"]));
+    let r = sync_report(&sb, "imap");
+    assert_eq!(r["flags_pushed"], 1, "{r}");
+    assert_eq!(flags(&sb), serde_json::json!(["flagged"]));
+    let on_server = dv.flags_by_uid("alice", "INBOX").unwrap();
+    assert!(
+        on_server[0].1.iter().any(|f| f == "\\Flagged"),
+        "{on_server:?}"
+    );
+    assert!(
+        !on_server[0].1.iter().any(|f| f == "\\Seen"),
+        "{on_server:?}"
+    );
+    let again = sync_report(&sb, "imap");
+    assert_eq!(again["flags_pushed"], 0);
 }
 
 #[test]

@@ -73,6 +73,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mark a message read/unread or flagged/unflagged; IMAP servers follow at the next sync.
+    Flag {
+        id: i64,
+        #[arg(long, conflicts_with = "unseen")]
+        seen: bool,
+        #[arg(long)]
+        unseen: bool,
+        #[arg(long, conflicts_with = "unflagged")]
+        flagged: bool,
+        #[arg(long)]
+        unflagged: bool,
+    },
     /// Run the embedded server (HTTP/JSON API and message index) and keep every account in sync.
     Serve {
         #[arg(long, default_value = "127.0.0.1:7878")]
@@ -276,6 +288,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let store = Store::open_in(&dir)?;
             output::list(&store.search(&query, limit)?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Flag {
+            id,
+            seen,
+            unseen,
+            flagged,
+            unflagged,
+        } => {
+            let pick = |on: bool, off: bool| {
+                if on {
+                    Some(true)
+                } else if off {
+                    Some(false)
+                } else {
+                    None
+                }
+            };
+            let (seen, flagged) = (pick(seen, unseen), pick(flagged, unflagged));
+            if seen.is_none() && flagged.is_none() {
+                bail!("say what to change: --seen, --unseen, --flagged or --unflagged");
+            }
+            let mut store = Store::open_in(&dir)?;
+            let f = store.set_local_flags(id, seen, flagged)?;
+            let names = f.names();
+            println!(
+                "message {id}: {}",
+                if names.is_empty() {
+                    "no flags".to_string()
+                } else {
+                    names.join(" ")
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve {

@@ -667,6 +667,83 @@ impl Store {
         Ok(())
     }
 
+    /// Changes flags here (seen / flagged; `None` leaves a flag as it is). IMAP sources are
+    /// marked so each account's next pass pushes the change to its server.
+    pub fn set_local_flags(
+        &mut self,
+        id: i64,
+        seen: Option<bool>,
+        flagged: Option<bool>,
+    ) -> Result<Flags> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: Option<Flags> = tx
+            .query_row(
+                "SELECT seen, flagged, answered, draft FROM message WHERE id = ?1 AND deleted_at IS NULL",
+                [id],
+                |r| {
+                    Ok(Flags {
+                        seen: r.get(0)?,
+                        flagged: r.get(1)?,
+                        answered: r.get(2)?,
+                        draft: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?;
+        let mut f = current.ok_or(StoreError::NoSuchMessage(id))?;
+        f.seen = seen.unwrap_or(f.seen);
+        f.flagged = flagged.unwrap_or(f.flagged);
+        set_flags(&tx, id, f)?;
+        tx.execute(
+            "UPDATE source SET flags_pending = 1 WHERE message_id = ?1 AND uid IS NOT NULL AND state = 'present'",
+            [id],
+        )?;
+        tx.commit()?;
+        Ok(f)
+    }
+
+    /// (source id, uid, the message's current flags) for sources in this mailbox waiting to have
+    /// flags pushed.
+    pub fn pending_flag_pushes(
+        &self,
+        account_id: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+    ) -> Result<Vec<(i64, u32, Flags)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT s.id, s.uid, m.seen, m.flagged, m.answered, m.draft FROM source s \
+             JOIN message m ON m.id = s.message_id WHERE s.account_id = ?1 AND s.mailbox = ?2 \
+             AND s.uidvalidity = ?3 AND s.flags_pending = 1",
+        )?;
+        let rows = stmt.query_map(params![account_id, mailbox, uidvalidity], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, i64>(1)? as u32,
+                Flags {
+                    seen: r.get(2)?,
+                    flagged: r.get(3)?,
+                    answered: r.get(4)?,
+                    draft: r.get(5)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn flags_pushed(&mut self, source_ids: &[i64]) -> Result<()> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for id in source_ids {
+            tx.prepare_cached("UPDATE source SET flags_pending = 0 WHERE id = ?1")?
+                .execute([id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Message keys already stored, with the sources of this account/mailbox that point at
     /// them under an old UIDVALIDITY: used to re-map after a UIDVALIDITY change.
     pub fn stale_imap_sources(

@@ -165,6 +165,11 @@ CREATE TABLE api_token (
     revoked_at   INTEGER
 ) STRICT;
 "#,
+    // v4: flags changed here wait per IMAP source until that account's next pass pushes them.
+    r#"
+ALTER TABLE source ADD COLUMN flags_pending INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX source_flags_pending ON source (account_id, mailbox) WHERE flags_pending = 1;
+"#,
 ];
 
 /// The schema version this build writes.

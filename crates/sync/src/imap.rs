@@ -266,6 +266,48 @@ async fn delete_uids(
     Ok(())
 }
 
+/// Sets each message's \Seen and \Flagged on the server to what they are here.
+async fn push_flags(
+    session: &mut ImapSession,
+    host: &str,
+    pushes: &[(i64, u32, Flags)],
+) -> Result<(), SyncError> {
+    let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
+    for (_, uid, f) in pushes {
+        groups
+            .entry(format!(
+                "{}FLAGS.SILENT (\\Seen)",
+                if f.seen { "+" } else { "-" }
+            ))
+            .or_default()
+            .push(*uid);
+        groups
+            .entry(format!(
+                "{}FLAGS.SILENT (\\Flagged)",
+                if f.flagged { "+" } else { "-" }
+            ))
+            .or_default()
+            .push(*uid);
+    }
+    for (query, uids) in groups {
+        for chunk in uids.chunks(STORE_CHUNK) {
+            let set = uidset::encode(chunk);
+            deadline("UID STORE", async {
+                let mut s = session
+                    .uid_store(&set, &query)
+                    .await
+                    .map_err(|e| imap_err(host, "UID STORE", e))?;
+                while let Some(r) = s.next().await {
+                    r.map_err(|e| imap_err(host, "UID STORE", e))?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn sync_mailbox(
     session: &mut ImapSession,
     caps: Capabilities,
@@ -312,7 +354,18 @@ pub async fn sync_mailbox(
         .filter_map(|s| s.uid.map(|u| (s.id, u)))
         .collect();
 
-    let unchanged = previous.complete
+    // Flags changed here go to the server first, so the flag fetch below cannot undo them.
+    let pushes = store.pending_flag_pushes(account.id, mailbox, uidvalidity)?;
+    if !pushes.is_empty() {
+        push_flags(session, host, &pushes).await?;
+        let ids: Vec<i64> = pushes.iter().map(|(id, _, _)| *id).collect();
+        store.flags_pushed(&ids)?;
+        report.flags_pushed += ids.len();
+        drain_unsolicited(session);
+    }
+
+    let unchanged = pushes.is_empty()
+        && previous.complete
         && previous.uidvalidity == Some(uidvalidity)
         && previous.uid_next == selected.uid_next
         && previous.exists_count == Some(selected.exists)

@@ -74,6 +74,8 @@ pub struct AccountReport {
     pub deleted_remote: usize,
     /// Flag changes taken from the server.
     pub flags_changed: usize,
+    /// Flag changes made here and pushed to the server.
+    pub flags_pushed: usize,
     /// Sources re-mapped after a UIDVALIDITY change, without downloading again.
     pub remapped: usize,
     /// Mailboxes that needed no work beyond the change check.
@@ -93,6 +95,7 @@ impl AccountReport {
         self.removed += o.removed;
         self.deleted_remote += o.deleted_remote;
         self.flags_changed += o.flags_changed;
+        self.flags_pushed += o.flags_pushed;
         self.remapped += o.remapped;
         self.unchanged_mailboxes += o.unchanged_mailboxes;
         self.parse_problems += o.parse_problems;

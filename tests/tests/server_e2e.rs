@@ -421,3 +421,202 @@ fn the_event_stream_pushes_the_sequence() {
     }
     panic!("no pushed sequence after delivery: {seen}");
 }
+
+impl Served {
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> HttpResponse {
+        let auth = self.auth();
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        switchboard_tests::http::request(
+            self.addr,
+            method,
+            path,
+            &headers,
+            body.unwrap_or("").as_bytes(),
+        )
+        .unwrap()
+    }
+    fn id_of(&self, subject: &str) -> i64 {
+        let list = self.api("/api/messages?limit=1000").json().unwrap();
+        list["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["subject"] == subject)
+            .unwrap_or_else(|| panic!("no {subject}"))["id"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+#[test]
+fn flags_and_deletes_reach_the_server_promptly() {
+    let s = serve(3);
+    let id = s.id_of("Api 1");
+    let r = s.call(
+        "PATCH",
+        &format!("/api/messages/{id}"),
+        Some(r#"{"seen": true, "flagged": true}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json().unwrap()["flags"],
+        serde_json::json!(["seen", "flagged"])
+    );
+    // The API woke the sync task out of IDLE: the server has the flags within seconds.
+    wait_for("flags on the server", Duration::from_secs(15), || {
+        let flags = s.dv.flags_by_uid("alice", "INBOX").unwrap();
+        flags[0].1.iter().any(|f| f == "\\Seen") && flags[0].1.iter().any(|f| f == "\\Flagged")
+    });
+    let id2 = s.id_of("Api 2");
+    let r = s.call("DELETE", &format!("/api/messages/{id2}"), None);
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        s.call("GET", &format!("/api/messages/{id2}"), None).status,
+        404
+    );
+    wait_for("the delete on the server", Duration::from_secs(15), || {
+        s.dv.count("alice", "INBOX").unwrap() == 2
+    });
+    assert_eq!(
+        s.call("DELETE", &format!("/api/messages/{id2}"), None)
+            .status,
+        404
+    );
+
+    let r = s.call("POST", "/api/sync", None);
+    assert_eq!(r.status, 202);
+    let status = s.api("/api/sync").json().unwrap();
+    assert_eq!(status[0]["account"], "imap");
+
+    for (body, why) in [
+        ("{not json", "syntax"),
+        (r#"{"seen": "yes"}"#, "wrong type"),
+        (r#"{"colour": "red"}"#, "unknown field"),
+        ("{}", "nothing to change"),
+    ] {
+        let r = s.call("PATCH", &format!("/api/messages/{id}"), Some(body));
+        assert_eq!(r.status, 400, "{why}: {}", r.text());
+        assert!(r.json().unwrap()["detail"].is_string(), "{why}");
+    }
+}
+
+#[test]
+fn accounts_are_added_tested_edited_and_removed_over_the_api() {
+    let s = serve(1);
+    let port = s.dv.imaps_port();
+    // Wrong password: refused with the server's words, and nothing is kept.
+    let r = s.call(
+        "POST",
+        "/api/accounts",
+        Some(&format!(r#"{{"kind":"imap","name":"other","host":"127.0.0.1","port":{port},"username":"bob","password":"wrong","trust_cert":"{}"}}"#, s.dv.cert_sha256())),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json().unwrap()["error"], "auth_failed");
+    assert_eq!(
+        s.api("/api/accounts")
+            .json()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Untrusted certificate: the answer carries the fingerprint to offer "trust this certificate".
+    let r = s.call(
+        "POST",
+        "/api/accounts",
+        Some(&format!(r#"{{"kind":"imap","name":"other","host":"127.0.0.1","port":{port},"username":"bob","password":"bob-pass"}}"#)),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    let v = r.json().unwrap();
+    assert_eq!(v["error"], "tls_error");
+    assert_eq!(v["fingerprint"], s.dv.cert_sha256());
+    // Trusted by pin: created, and the password is nowhere in the answer.
+    let r = s.call(
+        "POST",
+        "/api/accounts",
+        Some(&format!(r#"{{"kind":"imap","name":"other","host":"127.0.0.1","port":{port},"username":"bob","password":"bob-pass","trust_cert":"{}"}}"#, v["fingerprint"].as_str().unwrap())),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(!r.text().contains("bob-pass"));
+    let r = s.call(
+        "PATCH",
+        "/api/accounts/other",
+        Some(r#"{"policy":"keep","mailboxes":["INBOX","Archive"]}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().unwrap()["policy"], "keep");
+    let r = s.call(
+        "PATCH",
+        "/api/accounts/other",
+        Some(r#"{"policy":"sometimes"}"#),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        s.call(
+            "PATCH",
+            "/api/accounts/nobody",
+            Some(r#"{"policy":"keep"}"#)
+        )
+        .status,
+        404
+    );
+    assert_eq!(s.call("DELETE", "/api/accounts/other", None).status, 204);
+    assert_eq!(s.call("DELETE", "/api/accounts/other", None).status, 404);
+    let r = s.call(
+        "POST",
+        "/api/accounts",
+        Some(r#"{"kind":"smtp","name":"x"}"#),
+    );
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn attachments_download_with_their_type_and_a_safe_name() {
+    let s = serve(0);
+    let pdf = b"%PDF-1.4 fake but binary \x00\x01\x02".to_vec();
+    s.dv.deliver(
+        "alice",
+        "INBOX",
+        &TestMail::new()
+            .message_id("<att@example.org>")
+            .from("carol@example.org")
+            .to("alice@localhost")
+            .subject("With attachment")
+            .body("see attached")
+            .attachment_typed("Résumé \"final\".pdf", "application/pdf", &pdf)
+            .build(),
+    )
+    .unwrap();
+    s.call("POST", "/api/sync", None);
+    wait_for("the message", Duration::from_secs(15), || {
+        s.api("/api/messages").json().unwrap()["messages"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 1
+    });
+    let id = s.id_of("With attachment");
+    let r = s.api(&format!("/api/messages/{id}/attachments/0"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, pdf);
+    assert_eq!(r.header("content-type"), Some("application/pdf"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    let disposition = r.header("content-disposition").unwrap();
+    assert!(
+        disposition.starts_with("attachment;")
+            && disposition.contains("filename*=UTF-8''R%C3%A9sum%C3%A9"),
+        "{disposition}"
+    );
+    assert_eq!(
+        s.api(&format!("/api/messages/{id}/attachments/7")).status,
+        404
+    );
+    assert_eq!(
+        s.api(&format!("/api/messages/{id}/attachments/x")).status,
+        400
+    );
+}

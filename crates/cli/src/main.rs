@@ -231,7 +231,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if watch {
                 rt.block_on(async {
                     tokio::select! {
-                        r = switchboard_sync::watch_accounts(&dir, account.as_deref(), Duration::from_secs(interval.max(10)), reporter) => r.map_err(anyhow::Error::from),
+                        r = switchboard_sync::watch_accounts(&dir, account.as_deref(), Duration::from_secs(interval.max(10)), reporter, Arc::new(tokio::sync::Notify::new())) => r.map_err(anyhow::Error::from),
                         _ = tokio::signal::ctrl_c() => Ok(()),
                     }
                 })?;
@@ -330,7 +330,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let rt = runtime()?;
             rt.block_on(async {
-                let server = switchboard_server::Server::bind(&dir, listen).await?;
+                // Shared with the server: the API's "sync now" and deletes wake the sync tasks.
+                let wake = Arc::new(tokio::sync::Notify::new());
+                let server = switchboard_server::Server::bind(&dir, listen, wake.clone()).await?;
                 println!("listening on http://{}", server.local_addr);
                 let reporter: Arc<dyn switchboard_sync::Reporter> =
                     Arc::new(output::Progress::new(false));
@@ -343,6 +345,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         None,
                         Duration::from_secs(interval.max(10)),
                         reporter,
+                        wake,
                     )
                     .await;
                     std::future::pending::<()>().await;

@@ -47,7 +47,7 @@ fn parse_cursor(c: &str) -> Result<(i64, i64), ApiError> {
     ))
 }
 
-fn parse_id(id: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_id(id: &str) -> Result<i64, ApiError> {
     id.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)

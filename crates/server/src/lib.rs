@@ -10,6 +10,7 @@ mod auth;
 mod error;
 mod guard;
 mod index;
+mod write;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,9 @@ pub struct AppState {
     pub tokens: auth::SharedTokens,
     pub index: tokio::sync::watch::Receiver<IndexSnapshot>,
     pub listen: SocketAddr,
+    /// Wakes the sync tasks of this process (sync now, after a delete).
+    pub wake_sync: Arc<tokio::sync::Notify>,
+    pub data_dir: PathBuf,
 }
 
 impl AppState {
@@ -57,10 +61,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/changes", get(index::get_changes))
         .route("/api/events", get(index::events))
         .route("/api/messages", get(api::list_messages))
-        .route("/api/messages/{id}", get(api::get_message))
+        .route(
+            "/api/messages/{id}",
+            get(api::get_message)
+                .patch(write::patch_message)
+                .delete(write::delete_message),
+        )
         .route("/api/messages/{id}/raw", get(api::get_raw))
+        .route(
+            "/api/messages/{id}/attachments/{index}",
+            get(write::get_attachment),
+        )
         .route("/api/search", get(api::search))
-        .route("/api/accounts", get(api::list_accounts))
+        .route(
+            "/api/accounts",
+            get(api::list_accounts).post(write::add_account),
+        )
+        .route(
+            "/api/accounts/{name}",
+            axum::routing::patch(write::patch_account).delete(write::delete_account),
+        )
+        .route("/api/sync", get(write::sync_status).post(write::sync_now))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -102,7 +123,11 @@ pub struct Server {
 
 impl Server {
     /// Binds and prepares the index; `run` serves until the future is dropped.
-    pub async fn bind(data_dir: &Path, listen: SocketAddr) -> Result<Server, ServeError> {
+    pub async fn bind(
+        data_dir: &Path,
+        listen: SocketAddr,
+        wake_sync: Arc<tokio::sync::Notify>,
+    ) -> Result<Server, ServeError> {
         if !listen.ip().is_loopback() {
             return Err(ServeError::NotLoopback(listen));
         }
@@ -125,6 +150,8 @@ impl Server {
                 store: Mutex::new(store),
                 tokens,
                 index,
+                wake_sync,
+                data_dir: data_dir.to_path_buf(),
                 listen: local_addr,
             }),
         })

@@ -154,6 +154,27 @@ pub struct Account {
     pub last_sync_at: Option<i64>,
 }
 
+/// Changes to an account; `None` leaves a setting as it is (`trust_cert: Some(None)` removes
+/// the pin).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AccountPatch {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<TlsMode>,
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "present_or_null")]
+    pub trust_cert: Option<Option<String>>,
+    pub mailboxes: Option<Vec<String>>,
+    pub policy: Option<SyncPolicy>,
+}
+
+/// Tells "absent" (None) from "null" (Some(None)).
+fn present_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAccount {
     pub name: String,
@@ -315,6 +336,83 @@ impl Store {
         crate::ingest::purge_messages(&tx, &orphans)?;
         tx.commit()?;
         Ok(account)
+    }
+
+    /// Changes an account's settings; `None` fields stay. Sync state is reset when the server
+    /// or the mailboxes change, so the next pass starts clean.
+    pub fn update_account(&mut self, name: &str, patch: &AccountPatch) -> Result<Account> {
+        let mut a = self
+            .account(name)?
+            .ok_or_else(|| StoreError::NoSuchAccount(name.to_string()))?;
+        let server_changed = patch.host.as_ref().is_some_and(|h| *h != a.host)
+            || patch.port.is_some_and(|p| p != a.port)
+            || patch.username.as_ref().is_some_and(|u| *u != a.username)
+            || patch.mailboxes.as_ref().is_some_and(|m| *m != a.mailboxes);
+        if let Some(h) = &patch.host {
+            if h.trim().is_empty() {
+                return Err(StoreError::Invalid {
+                    field: "host",
+                    detail: "the host name is empty".into(),
+                });
+            }
+            a.host = h.trim().to_string();
+        }
+        if let Some(p) = patch.port {
+            if p == 0 {
+                return Err(StoreError::Invalid {
+                    field: "port",
+                    detail: "port 0 is not a valid server port".into(),
+                });
+            }
+            a.port = p;
+        }
+        if let Some(t) = patch.tls {
+            a.tls = t;
+        }
+        if let Some(u) = &patch.username {
+            a.username = u.clone();
+        }
+        if let Some(pin) = &patch.trust_cert {
+            a.trust_cert = pin.clone();
+        }
+        if let Some(m) = &patch.mailboxes {
+            a.mailboxes = if m.is_empty() {
+                vec!["INBOX".into()]
+            } else {
+                m.clone()
+            };
+        }
+        if let Some(p) = patch.policy {
+            a.policy = p;
+        }
+        let mailboxes =
+            serde_json::to_string(&a.mailboxes).unwrap_or_else(|_| "[\"INBOX\"]".into());
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE account SET host = ?2, port = ?3, tls = ?4, username = ?5, trust_cert = ?6, \
+             mailboxes = ?7, policy = ?8 WHERE id = ?1",
+            params![
+                a.id,
+                a.host,
+                a.port,
+                a.tls.as_str(),
+                a.username,
+                a.trust_cert,
+                mailboxes,
+                a.policy.to_string()
+            ],
+        )?;
+        if server_changed {
+            tx.execute(
+                "UPDATE mailbox_state SET complete = 0 WHERE account_id = ?1",
+                [a.id],
+            )?;
+        }
+        tx.commit()?;
+        self.account(name)?
+            .ok_or_else(|| StoreError::NoSuchAccount(name.to_string()))
     }
 
     pub fn set_account_state(

@@ -23,7 +23,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-pub use accounts::{Account, AccountKind, AccountState, NewAccount, SyncPolicy, TlsMode};
+pub use accounts::{
+    validate_account_name, Account, AccountKind, AccountPatch, AccountState, NewAccount,
+    SyncPolicy, TlsMode,
+};
 pub use changes::{Change, ChangeKind};
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
 pub use query::{InboxQuery, MessageDetail, MessageSummary, SourceView};

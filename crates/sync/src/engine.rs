@@ -207,6 +207,7 @@ pub async fn watch_accounts(
     only: Option<&str>,
     interval: Duration,
     reporter: Arc<dyn Reporter>,
+    wake: Arc<tokio::sync::Notify>,
 ) -> Result<(), SyncError> {
     let store = Store::open_in(data_dir)?;
     let db = store.path().to_path_buf();
@@ -216,8 +217,9 @@ pub async fn watch_accounts(
     for account in accounts {
         let db = db.clone();
         let reporter = reporter.clone();
+        let wake = wake.clone();
         tasks.push(tokio::spawn(async move {
-            watch_one(db, account, interval, reporter).await
+            watch_one(db, account, interval, reporter, wake).await
         }));
     }
     for t in tasks {
@@ -226,14 +228,22 @@ pub async fn watch_accounts(
     Ok(())
 }
 
-async fn watch_one(db: PathBuf, account: Account, interval: Duration, reporter: Arc<dyn Reporter>) {
+async fn watch_one(
+    db: PathBuf,
+    account: Account,
+    interval: Duration,
+    reporter: Arc<dyn Reporter>,
+    wake: Arc<tokio::sync::Notify>,
+) {
     let mut backoff = Duration::from_secs(30);
     loop {
         reporter.event(&SyncEvent::Started {
             account: &account.name,
         });
         let result = match account.kind {
-            AccountKind::Imap => imap_watch_cycle(&db, &account, interval, reporter.clone()).await,
+            AccountKind::Imap => {
+                imap_watch_cycle(&db, &account, interval, reporter.clone(), &wake).await
+            }
             AccountKind::Pop3 => one_pass(&db, &account, reporter.clone()).await,
         };
         record(&db, &account, &result);
@@ -245,11 +255,17 @@ async fn watch_one(db: PathBuf, account: Account, interval: Duration, reporter: 
             Ok(_) => {
                 backoff = Duration::from_secs(30);
                 if account.kind == AccountKind::Pop3 {
-                    tokio::time::sleep(interval).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(interval) => {}
+                        _ = wake.notified() => {}
+                    }
                 }
             }
             Err(_) => {
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = wake.notified() => {}
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(600));
             }
         }
@@ -262,6 +278,7 @@ async fn imap_watch_cycle(
     account: &Account,
     interval: Duration,
     reporter: Arc<dyn Reporter>,
+    wake: &tokio::sync::Notify,
 ) -> Result<AccountReport, SyncError> {
     let mut store = Store::open(db)?;
     let password = load_password(&store.install_id()?, &account.name)?;
@@ -281,7 +298,10 @@ async fn imap_watch_cycle(
             result: &ok,
         });
         if !caps.idle {
-            tokio::time::sleep(interval).await;
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = wake.notified() => {}
+            }
             continue;
         }
         session
@@ -292,9 +312,24 @@ async fn imap_watch_cycle(
         idle.init()
             .await
             .map_err(|e| imap::imap_err(&account.host, "IDLE", e))?;
-        let (wait, _stop) = idle.wait_with_timeout(interval.min(Duration::from_secs(25 * 60)));
-        wait.await
-            .map_err(|e| imap::imap_err(&account.host, "IDLE", e))?;
+        {
+            let (wait, stop) = idle.wait_with_timeout(interval.min(Duration::from_secs(25 * 60)));
+            // A sync requested here (API, tray) ends the IDLE early, like news from the server:
+            // dropping the stop source makes `wait` return cleanly.
+            let mut stop = Some(stop);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    r = &mut wait => {
+                        r.map_err(|e| imap::imap_err(&account.host, "IDLE", e))?;
+                        break;
+                    }
+                    _ = wake.notified(), if stop.is_some() => {
+                        stop.take();
+                    }
+                }
+            }
+        }
         session = idle
             .done()
             .await

@@ -1,0 +1,359 @@
+//! Changing things over HTTP: flags, deletes, sync, accounts, attachments.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use switchboard_store::{AccountKind, AccountPatch, NewAccount, SyncPolicy, TlsMode};
+use switchboard_sync::secrets::{delete_password, store_password, Secret};
+
+use crate::api::parse_id;
+use crate::{ApiError, AppState};
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {}", e.body_text())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagsBody {
+    seen: Option<bool>,
+    flagged: Option<bool>,
+}
+
+pub async fn patch_message(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    b: Result<Json<FlagsBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let b = body(b)?;
+    if b.seen.is_none() && b.flagged.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: give 'seen' and/or 'flagged'",
+        ));
+    }
+    let flags = state
+        .with_store(move |s| Ok(s.set_local_flags(id, b.seen, b.flagged)?))
+        .await?;
+    state.wake_sync.notify_waiters();
+    Ok(Json(serde_json::json!({"id": id, "flags": flags.names()})).into_response())
+}
+
+pub async fn delete_message(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    state.with_store(move |s| Ok(s.delete_message(id)?)).await?;
+    // Reverse sync right away rather than at the next scheduled pass.
+    state.wake_sync.notify_waiters();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn sync_status(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let accounts = state.with_store(|s| Ok(s.accounts()?)).await?;
+    let v: Vec<serde_json::Value> = accounts
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "account": a.name, "state": a.state.state, "detail": a.state.detail,
+                "at": a.state.at, "last_sync_at": a.last_sync_at
+            })
+        })
+        .collect();
+    Ok(Json(v).into_response())
+}
+
+pub async fn sync_now(State(state): State<Arc<AppState>>) -> Response {
+    state.wake_sync.notify_waiters();
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"requested": true})),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccountBody {
+    kind: AccountKind,
+    name: String,
+    host: String,
+    port: Option<u16>,
+    tls: Option<TlsMode>,
+    username: String,
+    password: String,
+    trust_cert: Option<String>,
+    mailboxes: Option<Vec<String>>,
+    policy: Option<SyncPolicy>,
+    /// Log in before keeping the account (default true).
+    test: Option<bool>,
+}
+
+/// The fingerprint a TLS error reports, for a "trust this certificate" action.
+fn fingerprint_in(message: &str) -> Option<String> {
+    let at = message.find("fingerprint is ")? + "fingerprint is ".len();
+    let fp: String = message[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    (fp.len() == 64).then_some(fp)
+}
+
+pub async fn add_account(
+    State(state): State<Arc<AppState>>,
+    b: Result<Json<NewAccountBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b)?;
+    if b.password.is_empty() {
+        return Err(ApiError::bad_request("'password' is empty"));
+    }
+    let tls = b.tls.unwrap_or(TlsMode::Implicit);
+    let trust_cert = match b.trust_cert {
+        Some(pin) => Some(switchboard_sync::tls::normalize_pin(&pin).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "'trust_cert' '{pin}' is not a SHA-256 fingerprint (64 hex digits)"
+            ))
+        })?),
+        None => None,
+    };
+    let new = NewAccount {
+        name: b.name.clone(),
+        kind: b.kind,
+        host: b.host,
+        port: b.port.unwrap_or(match (b.kind, tls) {
+            (AccountKind::Imap, TlsMode::Implicit) => 993,
+            (AccountKind::Imap, TlsMode::Starttls) => 143,
+            (AccountKind::Pop3, TlsMode::Implicit) => 995,
+            (AccountKind::Pop3, TlsMode::Starttls) => 110,
+        }),
+        tls,
+        username: b.username,
+        trust_cert,
+        mailboxes: b.mailboxes.unwrap_or_default(),
+        policy: b.policy.unwrap_or(SyncPolicy::Mirror),
+    };
+    let password = Secret::new(b.password);
+    let name = b.name.clone();
+    let account = state
+        .with_store(move |s| {
+            let account = s.add_account(&new)?;
+            if let Err(e) = store_password(&s.install_id()?, &account.name, &password) {
+                s.remove_account(&account.name)?;
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "keyring_unavailable",
+                    e.to_string(),
+                ));
+            }
+            Ok(account)
+        })
+        .await?;
+    if b.test.unwrap_or(true) {
+        if let Err(e) = switchboard_sync::test_account(&state.data_dir, &name).await {
+            let detail = e.to_string();
+            let code = e.state();
+            state
+                .with_store(move |s| {
+                    let install_id = s.install_id()?;
+                    s.remove_account(&name)?;
+                    let _ = delete_password(&install_id, &name);
+                    Ok(())
+                })
+                .await?;
+            let fingerprint = fingerprint_in(&detail);
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(serde_json::json!({"error": code, "detail": detail, "fingerprint": fingerprint})),
+            )
+                .into_response());
+        }
+    }
+    state.wake_sync.notify_waiters();
+    Ok((StatusCode::CREATED, Json(account)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAccountBody {
+    #[serde(flatten)]
+    patch: AccountPatch,
+    password: Option<String>,
+}
+
+pub async fn patch_account(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    b: Result<Json<PatchAccountBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b)?;
+    let mut patch = b.patch;
+    if let Some(Some(pin)) = &patch.trust_cert {
+        let normal = switchboard_sync::tls::normalize_pin(pin).ok_or_else(|| {
+            ApiError::bad_request(format!("'trust_cert' '{pin}' is not a SHA-256 fingerprint"))
+        })?;
+        patch.trust_cert = Some(Some(normal));
+    }
+    let password = b.password.map(Secret::new);
+    let account = state
+        .with_store(move |s| {
+            let account = s.update_account(&name, &patch)?;
+            if let Some(p) = password {
+                store_password(&s.install_id()?, &account.name, &p).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "keyring_unavailable",
+                        e.to_string(),
+                    )
+                })?;
+            }
+            Ok(account)
+        })
+        .await?;
+    state.wake_sync.notify_waiters();
+    Ok(Json(account).into_response())
+}
+
+pub async fn delete_account(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    state
+        .with_store(move |s| {
+            let install_id = s.install_id()?;
+            let account = s.remove_account(&name)?;
+            let _ = delete_password(&install_id, &account.name);
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Content types passed through to the browser: a plain `type/subtype` only; anything odd is
+/// served as bytes. Active types are never rendered inline (the disposition is `attachment`).
+fn safe_content_type(ct: &str) -> String {
+    let ok = ct.len() < 100
+        && ct.split_once('/').is_some_and(|(a, b)| {
+            let token = |s: &str| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+            };
+            token(a) && token(b)
+        });
+    if ok {
+        ct.to_ascii_lowercase()
+    } else {
+        "application/octet-stream".into()
+    }
+}
+
+/// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266).
+fn content_disposition(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+        .collect();
+    let clean = if clean.trim().is_empty() {
+        "attachment".to_string()
+    } else {
+        clean
+    };
+    let ascii: String = clean
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && c != '"' && c != '%' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in clean.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+pub async fn get_attachment(
+    State(state): State<Arc<AppState>>,
+    Path((id, index)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let index: u32 = index
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("'{index}' is not an attachment index")))?;
+    let raw = state.with_store(move |s| Ok(s.raw(id)?)).await?;
+    let (meta, bytes) =
+        tokio::task::spawn_blocking(move || switchboard_model::attachment_body(&raw, index))
+            .await
+            .map_err(|e| ApiError::internal(&e.to_string()))?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("message {id} has no attachment {index}"))
+            })?;
+    let name = meta
+        .filename
+        .clone()
+        .unwrap_or_else(|| format!("attachment-{index}"));
+    Ok((
+        [
+            (CONTENT_TYPE, safe_content_type(&meta.content_type)),
+            (CONTENT_DISPOSITION, content_disposition(&name)),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_are_safe() {
+        assert_eq!(
+            content_disposition("report.pdf"),
+            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+        );
+        let d = content_disposition("../../etc/pa\"ss\r\nX: y.txt");
+        assert!(
+            !d.contains('\r') && !d.contains('\n') && !d.contains("../"),
+            "{d}"
+        );
+        assert!(content_disposition("Résumé.pdf").contains("filename*=UTF-8''R%C3%A9sum%C3%A9.pdf"));
+        assert!(content_disposition("").contains("filename=\"attachment\""));
+    }
+
+    #[test]
+    fn content_types_are_checked() {
+        assert_eq!(safe_content_type("image/PNG"), "image/png");
+        assert_eq!(
+            safe_content_type("text/html; charset=x"),
+            "application/octet-stream"
+        );
+        assert_eq!(safe_content_type("garbage"), "application/octet-stream");
+    }
+
+    #[test]
+    fn finds_the_fingerprint_in_a_tls_error() {
+        let fp = "ab".repeat(32);
+        assert_eq!(
+            fingerprint_in(&format!("not trusted; its SHA-256 fingerprint is {fp}. If")),
+            Some(fp)
+        );
+        assert_eq!(fingerprint_in("login failed"), None);
+    }
+}

@@ -620,3 +620,33 @@ fn attachments_download_with_their_type_and_a_safe_name() {
         400
     );
 }
+
+#[test]
+fn the_launch_secret_signs_in_a_browser_once() {
+    let s = serve(1);
+    // `serve` prints the sign-in URL on its first lines.
+    let (stdout, _) = s.sb.spawn_logs(0);
+    let printed = std::fs::read_to_string(stdout).unwrap();
+    let url = printed
+        .lines()
+        .find_map(|l| l.split_whitespace().find(|w| w.contains("/login?secret=")))
+        .unwrap_or_else(|| panic!("no sign-in URL in {printed:?}"))
+        .to_string();
+    let path = &url[url.find("/login").unwrap()..];
+    let wrong = get(s.addr, "/login?secret=nope", &[]).unwrap();
+    assert_eq!(wrong.status, 401);
+    let r = get(s.addr, path, &[]).unwrap();
+    assert_eq!(r.status, 303);
+    let cookie = r.header("set-cookie").unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let with_cookie = get(s.addr, "/api/index", &[("Cookie", &pair)]).unwrap();
+    assert_eq!(with_cookie.status, 200);
+    let forged = get(s.addr, "/api/index", &[("Cookie", "sb_session=0000")]).unwrap();
+    assert_eq!(forged.status, 401);
+    // Exchanged once: the same secret no longer works.
+    assert_eq!(get(s.addr, path, &[]).unwrap().status, 401);
+}

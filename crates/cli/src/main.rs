@@ -332,8 +332,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rt.block_on(async {
                 // Shared with the server: the API's "sync now" and deletes wake the sync tasks.
                 let wake = Arc::new(tokio::sync::Notify::new());
-                let server = switchboard_server::Server::bind(&dir, listen, wake.clone()).await?;
+                let launch_secret =
+                    switchboard_server::random_hex(24).map_err(|e| anyhow!("{}", e.detail))?;
+                let server =
+                    switchboard_server::Server::bind(&dir, listen, wake.clone(), &launch_secret)
+                        .await?;
                 println!("listening on http://{}", server.local_addr);
+                println!(
+                    "sign in this browser once: http://{}/login?secret={launch_secret}",
+                    server.local_addr
+                );
                 let reporter: Arc<dyn switchboard_sync::Reporter> =
                     Arc::new(output::Progress::new(false));
                 let sync = async {

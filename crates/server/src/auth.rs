@@ -53,6 +53,15 @@ pub async fn require_token(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    // The desktop window signs in with its session cookie.
+    let session = req
+        .headers()
+        .get(axum::http::header::COOKIE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(crate::session::from_cookie_header);
+    if session.is_some_and(|id| state.sessions.is_live(id)) {
+        return Ok(next.run(req).await);
+    }
     let header = req
         .headers()
         .get(AUTHORIZATION)

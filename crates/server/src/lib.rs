@@ -10,6 +10,7 @@ mod auth;
 mod error;
 mod guard;
 mod index;
+mod session;
 mod write;
 
 use std::net::SocketAddr;
@@ -23,11 +24,13 @@ use switchboard_store::Store;
 pub use auth::{create_token, hash_token};
 pub use error::ApiError;
 pub use index::IndexSnapshot;
+pub use session::random_hex;
 
 /// What handlers share.
 pub struct AppState {
     pub store: Mutex<Store>,
     pub tokens: auth::SharedTokens,
+    pub sessions: session::Sessions,
     pub index: tokio::sync::watch::Receiver<IndexSnapshot>,
     pub listen: SocketAddr,
     /// Wakes the sync tasks of this process (sync now, after a delete).
@@ -91,6 +94,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/health",
             get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
         )
+        .route("/login", get(session::login))
+        .route("/api/session", axum::routing::post(session::post_session))
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
@@ -127,6 +132,7 @@ impl Server {
         data_dir: &Path,
         listen: SocketAddr,
         wake_sync: Arc<tokio::sync::Notify>,
+        launch_secret: &str,
     ) -> Result<Server, ServeError> {
         if !listen.ip().is_loopback() {
             return Err(ServeError::NotLoopback(listen));
@@ -149,6 +155,7 @@ impl Server {
             state: Arc::new(AppState {
                 store: Mutex::new(store),
                 tokens,
+                sessions: session::Sessions::with_launch_secret(launch_secret),
                 index,
                 wake_sync,
                 data_dir: data_dir.to_path_buf(),

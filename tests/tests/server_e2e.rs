@@ -650,3 +650,79 @@ fn the_launch_secret_signs_in_a_browser_once() {
     // Exchanged once: the same secret no longer works.
     assert_eq!(get(s.addr, path, &[]).unwrap().status, 401);
 }
+
+fn openssl_get(addr: SocketAddr, path: &str) -> (String, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl must be installed (scripts/install-deps.sh test)");
+    write!(
+        child.stdin.as_mut().unwrap(),
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let cert = Command::new("sh")
+        .arg("-c")
+        .arg(format!("echo | openssl s_client -connect {addr} 2>/dev/null | openssl x509 -outform DER | sha256sum"))
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&cert.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+#[test]
+fn tls_serving_prints_a_stable_fingerprint_and_refuses_plain_http() {
+    let sb = Switchboard::new().unwrap();
+    let mut fingerprints = Vec::new();
+    for _ in 0..2 {
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        let n = fingerprints.len();
+        let mut child = sb
+            .spawn(&["serve", "--listen", &addr.to_string(), "--tls", "--no-sync"])
+            .unwrap();
+        let (stdout, _) = sb.spawn_logs(n);
+        let mut printed = String::new();
+        wait_for("the fingerprint line", Duration::from_secs(20), || {
+            printed = std::fs::read_to_string(&stdout).unwrap_or_default();
+            printed.contains("fingerprint")
+        });
+        let fp = printed
+            .lines()
+            .find(|l| l.contains("fingerprint"))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap()
+            .to_string();
+        assert!(printed.contains(&format!("https://{addr}")), "{printed}");
+        let (body, presented) = openssl_get(addr, "/health");
+        assert!(body.contains("{\"ok\":true}"), "{body}");
+        assert_eq!(
+            presented, fp,
+            "the printed fingerprint is the served certificate's"
+        );
+        let plain = get(addr, "/health", &[]);
+        assert!(
+            plain.map(|r| r.status != 200).unwrap_or(true),
+            "plain HTTP must not be served"
+        );
+        fingerprints.push(fp);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(
+        fingerprints[0], fingerprints[1],
+        "the generated certificate is kept"
+    );
+}

@@ -92,6 +92,17 @@ enum Command {
         /// Only serve; do not sync (another process syncs this data dir).
         #[arg(long)]
         no_sync: bool,
+        /// Serve HTTPS even on loopback (any other address always gets HTTPS).
+        #[arg(long)]
+        tls: bool,
+        /// PEM certificate chain to serve instead of the generated self-signed one.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// A name clients use to reach this server (allowed in the Host header); repeatable.
+        #[arg(long)]
+        host_name: Vec<String>,
         #[arg(long, default_value_t = 300)]
         interval: u64,
     },
@@ -327,6 +338,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             no_sync,
             interval,
+            tls,
+            tls_cert,
+            tls_key,
+            host_name,
         } => {
             let rt = runtime()?;
             rt.block_on(async {
@@ -334,12 +349,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let wake = Arc::new(tokio::sync::Notify::new());
                 let launch_secret =
                     switchboard_server::random_hex(24).map_err(|e| anyhow!("{}", e.detail))?;
-                let server =
-                    switchboard_server::Server::bind(&dir, listen, wake.clone(), &launch_secret)
-                        .await?;
-                println!("listening on http://{}", server.local_addr);
+                let options = switchboard_server::ServeOptions {
+                    tls,
+                    cert_and_key: tls_cert.zip(tls_key),
+                    host_names: host_name,
+                };
+                let server = switchboard_server::Server::bind(
+                    &dir,
+                    listen,
+                    wake.clone(),
+                    &launch_secret,
+                    options,
+                )
+                .await?;
+                let scheme = if server.tls_fingerprint.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                println!("listening on {scheme}://{}", server.local_addr);
+                if let Some(fp) = &server.tls_fingerprint {
+                    println!("certificate SHA-256 fingerprint (pin this on other devices): {fp}");
+                }
                 println!(
-                    "sign in this browser once: http://{}/login?secret={launch_secret}",
+                    "sign in this browser once: {scheme}://{}/login?secret={launch_secret}",
                     server.local_addr
                 );
                 let reporter: Arc<dyn switchboard_sync::Reporter> =

@@ -11,13 +11,18 @@ use axum::response::Response;
 
 use crate::{ApiError, AppState};
 
-fn allowed_hosts(state: &AppState) -> [String; 3] {
+fn allowed_hosts(state: &AppState) -> Vec<String> {
     let port = state.listen.port();
-    [
+    let mut hosts = vec![
         format!("127.0.0.1:{port}"),
         format!("localhost:{port}"),
         format!("[::1]:{port}"),
-    ]
+    ];
+    if !state.listen.ip().is_unspecified() && !state.listen.ip().is_loopback() {
+        hosts.push(state.listen.to_string());
+    }
+    hosts.extend(state.host_names.iter().map(|h| format!("{h}:{port}")));
+    hosts
 }
 
 pub async fn same_origin(
@@ -39,9 +44,10 @@ pub async fn same_origin(
     }
     if let Some(origin) = req.headers().get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        let ok = hosts
-            .iter()
-            .any(|h| origin.eq_ignore_ascii_case(&format!("http://{h}")));
+        let ok = hosts.iter().any(|h| {
+            origin.eq_ignore_ascii_case(&format!("http://{h}"))
+                || origin.eq_ignore_ascii_case(&format!("https://{h}"))
+        });
         if !ok {
             return Err(ApiError::forbidden(format!(
                 "Origin '{origin}' may not use this server"

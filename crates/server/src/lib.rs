@@ -11,6 +11,7 @@ mod error;
 mod guard;
 mod index;
 mod session;
+mod tls;
 mod write;
 
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub struct AppState {
     /// Wakes the sync tasks of this process (sync now, after a delete).
     pub wake_sync: Arc<tokio::sync::Notify>,
     pub data_dir: PathBuf,
+    pub host_names: Vec<String>,
 }
 
 impl AppState {
@@ -114,16 +116,55 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("refusing to listen on {0}: only loopback addresses are served for now")]
-    NotLoopback(SocketAddr),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
 
+/// How to serve: plain HTTP is for loopback only; any other address gets TLS.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// TLS even on loopback.
+    pub tls: bool,
+    /// A certificate and key (PEM) instead of the generated self-signed one.
+    pub cert_and_key: Option<(PathBuf, PathBuf)>,
+    /// Extra host names clients may use in `Host` (e.g. the machine's LAN name).
+    pub host_names: Vec<String>,
+}
+
+/// Plain HTTP only on loopback and only when not asked for TLS.
+pub fn needs_tls(listen: SocketAddr, options: &ServeOptions) -> bool {
+    options.tls || !listen.ip().is_loopback() || options.cert_and_key.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_may_be_plain() {
+        let plain = ServeOptions::default();
+        assert!(!needs_tls("127.0.0.1:7878".parse().unwrap(), &plain));
+        assert!(!needs_tls("[::1]:7878".parse().unwrap(), &plain));
+        assert!(needs_tls("0.0.0.0:7878".parse().unwrap(), &plain));
+        assert!(needs_tls("192.168.1.5:7878".parse().unwrap(), &plain));
+        assert!(needs_tls("[::]:7878".parse().unwrap(), &plain));
+        let asked = ServeOptions {
+            tls: true,
+            ..Default::default()
+        };
+        assert!(needs_tls("127.0.0.1:7878".parse().unwrap(), &asked));
+    }
+}
+
 pub struct Server {
     pub local_addr: SocketAddr,
+    /// SHA-256 of the served certificate when TLS is on.
+    pub tls_fingerprint: Option<String>,
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Server {
@@ -133,10 +174,14 @@ impl Server {
         listen: SocketAddr,
         wake_sync: Arc<tokio::sync::Notify>,
         launch_secret: &str,
+        options: ServeOptions,
     ) -> Result<Server, ServeError> {
-        if !listen.ip().is_loopback() {
-            return Err(ServeError::NotLoopback(listen));
-        }
+        let use_tls = needs_tls(listen, &options);
+        let tls = if use_tls {
+            Some(tls::load(data_dir, options.cert_and_key.clone())?)
+        } else {
+            None
+        };
         let store = Store::open_in(data_dir)?;
         let db: PathBuf = store.path().to_path_buf();
         let listener = tokio::net::TcpListener::bind(listen)
@@ -151,6 +196,8 @@ impl Server {
         let index = index::spawn_watcher(db, tokens.clone())?;
         Ok(Server {
             local_addr,
+            tls_fingerprint: tls.as_ref().map(|t| t.fingerprint.clone()),
+            tls: tls.map(|t| t.config),
             listener,
             state: Arc::new(AppState {
                 store: Mutex::new(store),
@@ -159,13 +206,42 @@ impl Server {
                 index,
                 wake_sync,
                 data_dir: data_dir.to_path_buf(),
+                host_names: options.host_names,
                 listen: local_addr,
             }),
         })
     }
 
     pub async fn run(self) -> Result<(), ServeError> {
-        axum::serve(self.listener, router(self.state)).await?;
-        Ok(())
+        let app = router(self.state);
+        let Some(config) = self.tls else {
+            axum::serve(self.listener, app).await?;
+            return Ok(());
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        loop {
+            let (tcp, _) = match self.listener.accept().await {
+                Ok(c) => c,
+                // Out of file descriptors and the like: pause rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            tokio::spawn(async move {
+                let Ok(Ok(stream)) =
+                    tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
+                        .await
+                else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
     }
 }

@@ -138,26 +138,6 @@ pub fn needs_tls(listen: SocketAddr, options: &ServeOptions) -> bool {
     options.tls || !listen.ip().is_loopback() || options.cert_and_key.is_some()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_may_be_plain() {
-        let plain = ServeOptions::default();
-        assert!(!needs_tls("127.0.0.1:7878".parse().unwrap(), &plain));
-        assert!(!needs_tls("[::1]:7878".parse().unwrap(), &plain));
-        assert!(needs_tls("0.0.0.0:7878".parse().unwrap(), &plain));
-        assert!(needs_tls("192.168.1.5:7878".parse().unwrap(), &plain));
-        assert!(needs_tls("[::]:7878".parse().unwrap(), &plain));
-        let asked = ServeOptions {
-            tls: true,
-            ..Default::default()
-        };
-        assert!(needs_tls("127.0.0.1:7878".parse().unwrap(), &asked));
-    }
-}
-
 pub struct Server {
     pub local_addr: SocketAddr,
     /// SHA-256 of the served certificate when TLS is on.
@@ -243,5 +223,25 @@ impl Server {
                     .await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_may_be_plain() {
+        let plain = ServeOptions::default();
+        assert!(!needs_tls("127.0.0.1:7878".parse().unwrap(), &plain));
+        assert!(!needs_tls("[::1]:7878".parse().unwrap(), &plain));
+        assert!(needs_tls("0.0.0.0:7878".parse().unwrap(), &plain));
+        assert!(needs_tls("192.168.1.5:7878".parse().unwrap(), &plain));
+        assert!(needs_tls("[::]:7878".parse().unwrap(), &plain));
+        let asked = ServeOptions {
+            tls: true,
+            ..Default::default()
+        };
+        assert!(needs_tls("127.0.0.1:7878".parse().unwrap(), &asked));
     }
 }

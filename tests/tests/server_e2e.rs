@@ -495,12 +495,18 @@ fn flags_and_deletes_reach_the_server_promptly() {
         ("{not json", "syntax"),
         (r#"{"seen": "yes"}"#, "wrong type"),
         (r#"{"colour": "red"}"#, "unknown field"),
-        ("{}", "nothing to change"),
     ] {
         let r = s.call("PATCH", &format!("/api/messages/{id}"), Some(body));
         assert_eq!(r.status, 400, "{why}: {}", r.text());
         assert!(r.json().unwrap()["detail"].is_string(), "{why}");
     }
+    // Nothing to change: the current flags, unchanged.
+    let r = s.call("PATCH", &format!("/api/messages/{id}"), Some("{}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json().unwrap()["flags"],
+        serde_json::json!(["seen", "flagged"])
+    );
 }
 
 #[test]

@@ -84,6 +84,7 @@ pub use ids::normalize_message_id;
 
 /// One mailbox from an address header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Address {
     /// The display name, RFC 2047 decoded; `None` when absent or blank.
     pub name: Option<String>,
@@ -94,6 +95,7 @@ pub struct Address {
 
 /// What is known about one attachment without holding its content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttachmentMeta {
     /// Position among the message's attachments, stable for the same raw bytes; pass it to
     /// [`attachment_body`].

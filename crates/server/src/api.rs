@@ -11,10 +11,16 @@ use switchboard_store::InboxQuery;
 
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1 to 1000 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^-?[0-9]{1,18}\.[0-9]{1,18}$")]
     cursor: Option<String>,
+    /// Only messages that came through this account.
     account: Option<String>,
     mailbox: Option<String>,
     unread: Option<bool>,
@@ -60,6 +66,9 @@ pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiErro
         .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
 }
 
+#[utoipa::path(get, path = "/api/messages", params(ListQuery),
+    responses((status = 200, body = crate::openapi::MessagePage), (status = 404, description = "No such account", body = crate::openapi::ErrorBody), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+/// The consolidated inbox, newest first, in pages.
 pub async fn list_messages(
     State(state): State<Arc<AppState>>,
     q: Result<Query<ListQuery>, QueryRejection>,
@@ -82,9 +91,16 @@ pub async fn list_messages(
     } else {
         None
     };
-    Ok(axum::Json(serde_json::json!({"messages": list, "next_cursor": next})).into_response())
+    Ok(axum::Json(crate::openapi::MessagePage {
+        messages: list,
+        next_cursor: next,
+    })
+    .into_response())
 }
 
+#[utoipa::path(get, path = "/api/messages/{id}", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = switchboard_store::MessageDetail), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "No such message", body = crate::openapi::ErrorBody)))]
+/// One message with its bodies, attachments and sources.
 pub async fn get_message(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -94,6 +110,9 @@ pub async fn get_message(
     Ok(axum::Json(m).into_response())
 }
 
+#[utoipa::path(get, path = "/api/messages/{id}/raw", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, description = "The message as received", content_type = "message/rfc822", body = Vec<u8>), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "No such message", body = crate::openapi::ErrorBody)))]
+/// The message source exactly as received.
 pub async fn get_raw(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -113,12 +132,19 @@ pub async fn get_raw(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// The words to find (at most 1000 characters).
+    #[param(required = true, max_length = 1000)]
     q: Option<String>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/search", params(SearchQuery),
+    responses((status = 200, body = crate::openapi::MessageList), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+/// Full-text search over sender, recipients, subject and body.
 pub async fn search(
     State(state): State<Arc<AppState>>,
     q: Result<Query<SearchQuery>, QueryRejection>,
@@ -135,9 +161,12 @@ pub async fn search(
     let list = state
         .with_store(move |s| Ok(s.search(&text, limit)?))
         .await?;
-    Ok(axum::Json(serde_json::json!({"messages": list})).into_response())
+    Ok(axum::Json(crate::openapi::MessageList { messages: list }).into_response())
 }
 
+#[utoipa::path(get, path = "/api/accounts",
+    responses((status = 200, body = Vec<switchboard_store::Account>), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+/// Accounts with their state; passwords are never part of an answer.
 pub async fn list_accounts(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let list = state.with_store(|s| Ok(s.accounts()?)).await?;
     Ok(axum::Json(list).into_response())

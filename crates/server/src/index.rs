@@ -20,16 +20,17 @@ use switchboard_store::{ChangeKind, Store};
 use tokio::sync::watch;
 
 use crate::auth::SharedTokens;
+use crate::openapi::{ChangedMessage, ChangesBody};
 use crate::{ApiError, AppState, ServeError};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Latest {
     pub id: i64,
     pub size: i64,
     pub from: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IndexSnapshot {
     pub seq: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,8 +83,11 @@ pub fn spawn_watcher(
     Ok(rx)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IndexQuery {
+    /// Long-poll: wait up to this many seconds (at most 60) for the sequence to move past If-None-Match.
+    #[param(maximum = 60)]
     wait: Option<u64>,
 }
 
@@ -100,6 +104,9 @@ fn client_seq(headers: &HeaderMap) -> Option<i64> {
         .ok()
 }
 
+#[utoipa::path(get, path = "/api/index", params(IndexQuery, ("If-None-Match" = Option<String>, Header, description = "The last ETag seen")),
+    responses((status = 200, body = IndexSnapshot, headers(("ETag" = String))), (status = 304, description = "Nothing changed"), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+/// Is there anything new? Answered from memory; ETag is the change sequence.
 pub async fn get_index(
     State(state): State<Arc<AppState>>,
     q: Result<Query<IndexQuery>, axum::extract::rejection::QueryRejection>,
@@ -109,6 +116,10 @@ pub async fn get_index(
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
+    if q.wait.is_some_and(|w| w > MAX_WAIT) {
+        return ApiError::bad_request(format!("'wait' is at most {MAX_WAIT} seconds"))
+            .into_response();
+    }
     let mut rx = state.index.clone();
     let known = client_seq(&headers);
     if let (Some(wait), Some(known)) = (q.wait, known) {
@@ -137,21 +148,20 @@ pub async fn get_index(
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
+    /// The last sequence the client saw.
+    #[param(value_type = i64, minimum = 0)]
     since: Option<String>,
-    limit: Option<usize>,
+    /// 1 to 5000 (default 500).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 5000)]
+    limit: Option<String>,
 }
 
-#[derive(Serialize)]
-struct ChangedMessage {
-    id: i64,
-    size: i64,
-    from: Option<String>,
-    subject: String,
-    date: Option<String>,
-}
-
+#[utoipa::path(get, path = "/api/changes", params(ChangesQuery),
+    responses((status = 200, body = crate::openapi::ChangesBody), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+/// What was added, removed and updated since a sequence.
 pub async fn get_changes(
     State(state): State<Arc<AppState>>,
     q: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
@@ -169,13 +179,31 @@ pub async fn get_changes(
                 "'since' must be a sequence number, not '{since_text}'"
             ))
         })?;
-    let limit = q.limit.unwrap_or(500).clamp(1, 5000);
+    let limit = match q.limit {
+        None => 500,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=5000).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "'limit' must be a number from 1 to 5000, not '{l}'"
+                ))
+            })?,
+    };
     let body = state
         .with_store(move |store| {
             let seq = store.change_seq()?;
             let oldest = store.oldest_change_seq()?;
             if since > seq || (since > 0 && oldest > 0 && since < oldest - 1) {
-                return Ok(serde_json::json!({"seq": seq, "resync": true}));
+                return Ok(ChangesBody {
+                    seq,
+                    more: false,
+                    resync: true,
+                    added: vec![],
+                    updated: vec![],
+                    removed: vec![],
+                });
             }
             let changes = store.changes_since(since, limit)?;
             let last = changes.last().map(|c| c.seq).unwrap_or(seq.max(since));
@@ -205,10 +233,14 @@ pub async fn get_changes(
                     }
                 }
             }
-            Ok(serde_json::json!({
-                "seq": last, "more": last < seq,
-                "added": added, "updated": updated, "removed": removed
-            }))
+            Ok(ChangesBody {
+                seq: last,
+                more: last < seq,
+                resync: false,
+                added,
+                updated,
+                removed,
+            })
         })
         .await?;
     Ok(axum::Json(body).into_response())

@@ -10,6 +10,7 @@ mod auth;
 mod error;
 mod guard;
 mod index;
+mod openapi;
 mod session;
 mod tls;
 mod write;
@@ -25,6 +26,7 @@ use switchboard_store::Store;
 pub use auth::{create_token, hash_token};
 pub use error::ApiError;
 pub use index::IndexSnapshot;
+pub use openapi::ApiDoc;
 pub use session::random_hex;
 
 /// What handlers share.
@@ -63,6 +65,7 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/api/index", get(index::get_index))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/changes", get(index::get_changes))
         .route("/api/events", get(index::events))
         .route("/api/messages", get(api::list_messages))

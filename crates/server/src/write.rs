@@ -20,13 +20,16 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {}", e.body_text())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagsBody {
     seen: Option<bool>,
     flagged: Option<bool>,
 }
 
+#[utoipa::path(patch, path = "/api/messages/{id}", params(("id" = i64, Path, minimum = 1)), request_body = FlagsBody,
+    responses((status = 200, body = crate::openapi::FlagsResult), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+/// Marks a message read/unread or flagged; IMAP servers follow within seconds.
 pub async fn patch_message(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -34,18 +37,30 @@ pub async fn patch_message(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let b = body(b)?;
-    if b.seen.is_none() && b.flagged.is_none() {
-        return Err(ApiError::bad_request(
-            "nothing to change: give 'seen' and/or 'flagged'",
-        ));
-    }
+    // Nothing to change answers the current flags (and pushes nothing).
+    let unchanged = b.seen.is_none() && b.flagged.is_none();
     let flags = state
-        .with_store(move |s| Ok(s.set_local_flags(id, b.seen, b.flagged)?))
+        .with_store(move |s| {
+            if unchanged {
+                let m = s.message(id)?;
+                return Ok(m
+                    .summary
+                    .flags
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>());
+            }
+            let f = s.set_local_flags(id, b.seen, b.flagged)?;
+            Ok(f.names().into_iter().map(String::from).collect())
+        })
         .await?;
     state.wake_sync.notify_waiters();
-    Ok(Json(serde_json::json!({"id": id, "flags": flags.names()})).into_response())
+    Ok(Json(crate::openapi::FlagsResult { id, flags }).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/messages/{id}", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 204, description = "Deleted here; servers follow per account policy"), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+/// Deletes a message; reverse sync applies.
 pub async fn delete_message(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -57,30 +72,35 @@ pub async fn delete_message(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/api/sync", responses((status = 200, body = Vec<crate::openapi::SyncStateEntry>), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+/// Each account's sync state, with the server's words on errors.
 pub async fn sync_status(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let accounts = state.with_store(|s| Ok(s.accounts()?)).await?;
-    let v: Vec<serde_json::Value> = accounts
-        .iter()
-        .map(|a| {
-            serde_json::json!({
-                "account": a.name, "state": a.state.state, "detail": a.state.detail,
-                "at": a.state.at, "last_sync_at": a.last_sync_at
-            })
+    let v: Vec<crate::openapi::SyncStateEntry> = accounts
+        .into_iter()
+        .map(|a| crate::openapi::SyncStateEntry {
+            account: a.name,
+            state: a.state.state,
+            detail: a.state.detail,
+            at: a.state.at,
+            last_sync_at: a.last_sync_at,
         })
         .collect();
     Ok(Json(v).into_response())
 }
 
+#[utoipa::path(post, path = "/api/sync", responses((status = 202, body = crate::openapi::SyncRequested), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+/// Syncs every account now.
 pub async fn sync_now(State(state): State<Arc<AppState>>) -> Response {
     state.wake_sync.notify_waiters();
     (
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"requested": true})),
+        Json(crate::openapi::SyncRequested { requested: true }),
     )
         .into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccountBody {
     kind: AccountKind,
@@ -92,6 +112,8 @@ pub struct NewAccountBody {
     password: String,
     trust_cert: Option<String>,
     mailboxes: Option<Vec<String>>,
+    /// mirror | keep | delete-after:N
+    #[schema(value_type = Option<String>, example = "mirror")]
     policy: Option<SyncPolicy>,
     /// Log in before keeping the account (default true).
     test: Option<bool>,
@@ -107,6 +129,9 @@ fn fingerprint_in(message: &str) -> Option<String> {
     (fp.len() == 64).then_some(fp)
 }
 
+#[utoipa::path(post, path = "/api/accounts", request_body = NewAccountBody,
+    responses((status = 201, body = switchboard_store::Account), (status = 422, description = "The connection test failed; nothing was kept", body = crate::openapi::AccountTestFailure), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+/// Adds an account after logging in to it; the password goes to the keyring.
 pub async fn add_account(
     State(state): State<Arc<AppState>>,
     b: Result<Json<NewAccountBody>, JsonRejection>,
@@ -171,7 +196,11 @@ pub async fn add_account(
             let fingerprint = fingerprint_in(&detail);
             return Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Json(serde_json::json!({"error": code, "detail": detail, "fingerprint": fingerprint})),
+                Json(crate::openapi::AccountTestFailure {
+                    error: code.to_string(),
+                    detail,
+                    fingerprint,
+                }),
             )
                 .into_response());
         }
@@ -188,6 +217,9 @@ pub struct PatchAccountBody {
     password: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/api/accounts/{name}", params(("name" = String, Path)), request_body = switchboard_store::AccountPatch,
+    responses((status = 200, body = switchboard_store::Account), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+/// Changes an account's settings or password.
 pub async fn patch_account(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -221,6 +253,9 @@ pub async fn patch_account(
     Ok(Json(account).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/accounts/{name}", params(("name" = String, Path)),
+    responses((status = 204, description = "Removed with its keyring entry; the server is untouched"), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+/// Removes an account and the messages that came only through it.
 pub async fn delete_account(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -287,6 +322,9 @@ fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+#[utoipa::path(get, path = "/api/messages/{id}/attachments/{index}", params(("id" = i64, Path, minimum = 1), ("index" = u32, Path)),
+    responses((status = 200, description = "The decoded attachment", content_type = "application/octet-stream", body = Vec<u8>), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+/// One attachment, decoded, as a download.
 pub async fn get_attachment(
     State(state): State<Arc<AppState>>,
     Path((id, index)): Path<(String, String)>,

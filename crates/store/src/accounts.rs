@@ -10,6 +10,7 @@ use crate::{now_unix, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AccountKind {
     Imap,
     Pop3,
@@ -40,6 +41,7 @@ impl FromStr for AccountKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TlsMode {
     /// TLS from the first byte (IMAPS 993, POP3S 995).
     Implicit,
@@ -129,6 +131,7 @@ impl<'de> Deserialize<'de> for SyncPolicy {
 
 /// What the person sees next to an account: ok, syncing n/m, auth failed, ...
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountState {
     /// new | ok | syncing | auth_failed | tls_error | unreachable | error
     pub state: String,
@@ -138,6 +141,7 @@ pub struct AccountState {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Account {
     pub id: i64,
     pub name: String,
@@ -148,6 +152,8 @@ pub struct Account {
     pub username: String,
     pub trust_cert: Option<String>,
     pub mailboxes: Vec<String>,
+    /// mirror | keep | delete-after:N
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "mirror"))]
     pub policy: SyncPolicy,
     pub created_at: i64,
     pub state: AccountState,
@@ -157,6 +163,7 @@ pub struct Account {
 /// Changes to an account; `None` leaves a setting as it is (`trust_cert: Some(None)` removes
 /// the pin).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountPatch {
     pub host: Option<String>,
     pub port: Option<u16>,
@@ -165,6 +172,7 @@ pub struct AccountPatch {
     #[serde(default, deserialize_with = "present_or_null")]
     pub trust_cert: Option<Option<String>>,
     pub mailboxes: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "keep"))]
     pub policy: Option<SyncPolicy>,
 }
 

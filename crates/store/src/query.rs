@@ -19,6 +19,7 @@ pub struct InboxQuery {
 
 /// Where one copy of a message lives, for display and JSON.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SourceView {
     pub account: String,
     pub kind: String,
@@ -33,6 +34,7 @@ pub struct SourceView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageSummary {
     pub id: i64,
     pub message_id: String,
@@ -43,12 +45,14 @@ pub struct MessageSummary {
     pub date: Option<String>,
     pub date_unix: i64,
     pub size: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub flags: Vec<&'static str>,
     pub has_attachments: bool,
     pub sources: Vec<SourceView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageDetail {
     #[serde(flatten)]
     pub summary: MessageSummary,

@@ -12,6 +12,7 @@ deps-run:
 
 deps-test:
 	@scripts/install-deps.sh test
+	@scripts/install-python-tools.sh
 
 deps-bench:
 	@scripts/install-deps.sh bench

@@ -15,9 +15,17 @@ use switchboard_sync::secrets::{delete_password, store_password, Secret};
 use crate::api::parse_id;
 use crate::{ApiError, AppState};
 
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(v)| v)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {}", e.body_text())))
+/// A JSON object body as `T`. serde would also read a struct from an array (its tuple form);
+/// the API documents objects only, so anything else is refused here, once for all handlers.
+fn body<T: serde::de::DeserializeOwned>(
+    b: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<T, ApiError> {
+    let Json(v) =
+        b.map_err(|e| ApiError::bad_request(format!("invalid JSON body: {}", e.body_text())))?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -33,10 +41,10 @@ pub struct FlagsBody {
 pub async fn patch_message(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    b: Result<Json<FlagsBody>, JsonRejection>,
+    b: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let b = body(b)?;
+    let b: FlagsBody = body(b)?;
     // Nothing to change answers the current flags (and pushes nothing).
     let unchanged = b.seen.is_none() && b.flagged.is_none();
     let flags = state
@@ -134,9 +142,9 @@ fn fingerprint_in(message: &str) -> Option<String> {
 /// Adds an account after logging in to it; the password goes to the keyring.
 pub async fn add_account(
     State(state): State<Arc<AppState>>,
-    b: Result<Json<NewAccountBody>, JsonRejection>,
+    b: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let b = body(b)?;
+    let b: NewAccountBody = body(b)?;
     if b.password.is_empty() {
         return Err(ApiError::bad_request("'password' is empty"));
     }
@@ -223,9 +231,9 @@ pub struct PatchAccountBody {
 pub async fn patch_account(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    b: Result<Json<PatchAccountBody>, JsonRejection>,
+    b: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let b = body(b)?;
+    let b: PatchAccountBody = body(b)?;
     let mut patch = b.patch;
     if let Some(Some(pin)) = &patch.trust_cert {
         let normal = switchboard_sync::tls::normalize_pin(pin).ok_or_else(|| {

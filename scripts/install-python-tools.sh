@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Python tools the tests use, in a venv inside target/ (never the system's site-packages):
+# schemathesis, which fuzzes the embedded server against its own OpenAPI description.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=target/tools/venv
+want='schemathesis>=4.32,<5'
+if [ -x "$venv/bin/schemathesis" ] && "$venv/bin/python" -c 'import schemathesis' 2>/dev/null; then
+  exit 0
+fi
+command -v python3 >/dev/null || { echo "python3 is required for the API fuzz test" >&2; exit 1; }
+if ! python3 -m venv "$venv" 2>/dev/null; then
+  # Debian's python3 lacks venv until python3-venv is installed.
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv
+  python3 -m venv "$venv"
+fi
+echo "installing $want into $venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "$want"

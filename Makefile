@@ -35,6 +35,7 @@ test: deps-test lint build-test
 bench: deps-bench
 	$(CARGO) build --release -p switchboard-cli
 	scripts/bench-sync.sh ./target/release/switchboard
+	scripts/bench-index.sh ./target/release/switchboard
 
 fmt:
 	$(CARGO) fmt --all

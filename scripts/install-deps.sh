@@ -16,7 +16,7 @@ set -euo pipefail
 COMMON=(build-essential pkg-config libdbus-1-dev)
 TEST=(dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd gnome-keyring dbus dbus-x11
       libsecret-tools openssl keyutils)
-BENCH=(isync time)
+BENCH=(isync time wrk curl)
 
 usage() {
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"

@@ -2,7 +2,7 @@
 //! token hashes are cached in memory (reloaded whenever the database changes), so checking a
 //! request costs no SQLite read.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
@@ -30,21 +30,26 @@ pub fn create_token(store: &Store, name: &str) -> Result<String, StoreError> {
     Ok(token)
 }
 
-/// hash → token name, for live tokens only.
+/// SHA-256 digests of the live tokens, kept as raw bytes so a check allocates nothing.
 #[derive(Default)]
-pub struct TokenCache(RwLock<HashMap<String, String>>);
+pub struct TokenCache(RwLock<HashSet<[u8; 32]>>);
 
 impl TokenCache {
     pub fn reload(&self, store: &Store) -> Result<(), StoreError> {
-        let live = store.live_token_hashes()?;
-        if let Ok(mut map) = self.0.write() {
-            *map = live.into_iter().collect();
+        let live: HashSet<[u8; 32]> = store
+            .live_token_hashes()?
+            .into_iter()
+            .filter_map(|(hash, _name)| hex::decode(hash).ok()?.try_into().ok())
+            .collect();
+        if let Ok(mut set) = self.0.write() {
+            *set = live;
         }
         Ok(())
     }
 
-    fn name_of(&self, hash: &str) -> Option<String> {
-        self.0.read().ok().and_then(|m| m.get(hash).cloned())
+    fn is_live(&self, token: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.0.read().is_ok_and(|s| s.contains(&digest))
     }
 }
 
@@ -71,7 +76,7 @@ pub async fn require_token(
         ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
     })?;
     // Compare hashes, not tokens: the lookup never depends on how much of a guess was right.
-    if state.tokens.name_of(&hash_token(token.trim())).is_none() {
+    if !state.tokens.is_live(token.trim()) {
         return Err(ApiError::unauthorized("unknown or revoked token"));
     }
     Ok(next.run(req).await)

@@ -9,9 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRequestParts;
 use axum::extract::{Query, State};
 use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
@@ -95,13 +97,26 @@ fn etag(seq: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{seq}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-fn client_seq(headers: &HeaderMap) -> Option<i64> {
-    let v = headers.get(IF_NONE_MATCH)?.to_str().ok()?;
-    v.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .ok()
+/// The sequence in `If-None-Match`, read straight from the request (the `HeaderMap`
+/// extractor would copy every header on every poll).
+pub struct IfNoneMatch(Option<i64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(IfNoneMatch(parts.headers.get(IF_NONE_MATCH).and_then(
+            |v| {
+                v.to_str()
+                    .ok()?
+                    .trim()
+                    .trim_start_matches("W/")
+                    .trim_matches('"')
+                    .parse()
+                    .ok()
+            },
+        )))
+    }
 }
 
 #[utoipa::path(get, path = "/api/index", params(IndexQuery, ("If-None-Match" = Option<String>, Header, description = "The last ETag seen")),
@@ -110,7 +125,7 @@ fn client_seq(headers: &HeaderMap) -> Option<i64> {
 pub async fn get_index(
     State(state): State<Arc<AppState>>,
     q: Result<Query<IndexQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
+    IfNoneMatch(known): IfNoneMatch,
 ) -> Response {
     let q = match crate::api::query(q) {
         Ok(q) => q,
@@ -121,7 +136,6 @@ pub async fn get_index(
             .into_response();
     }
     let mut rx = state.index.clone();
-    let known = client_seq(&headers);
     if let (Some(wait), Some(known)) = (q.wait, known) {
         if rx.borrow().seq == known {
             let _ = tokio::time::timeout(Duration::from_secs(wait.min(MAX_WAIT)), async {
@@ -134,10 +148,11 @@ pub async fn get_index(
             .await;
         }
     }
-    let snap = rx.borrow().clone();
-    if known == Some(snap.seq) {
-        return (StatusCode::NOT_MODIFIED, [(ETAG, etag(snap.seq))]).into_response();
+    let seq = rx.borrow().seq;
+    if known == Some(seq) {
+        return (StatusCode::NOT_MODIFIED, [(ETAG, etag(seq))]).into_response();
     }
+    let snap = rx.borrow().clone();
     (
         [
             (ETAG, etag(snap.seq)),

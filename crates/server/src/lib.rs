@@ -40,6 +40,7 @@ pub struct AppState {
     pub wake_sync: Arc<tokio::sync::Notify>,
     pub data_dir: PathBuf,
     pub host_names: Vec<String>,
+    pub allowed: guard::Allowed,
 }
 
 impl AppState {
@@ -189,6 +190,7 @@ impl Server {
                 index,
                 wake_sync,
                 data_dir: data_dir.to_path_buf(),
+                allowed: guard::Allowed::new(local_addr, &options.host_names),
                 host_names: options.host_names,
                 listen: local_addr,
             }),

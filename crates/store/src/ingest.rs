@@ -266,6 +266,14 @@ fn insert_message(tx: &Transaction<'_>, m: &IncomingMessage, now: i64) -> Result
     let compressed = lz4_flex::compress_prepend_size(&m.raw);
     tx.prepare_cached("INSERT INTO message_raw (message_id, codec, data) VALUES (?1, ?2, ?3)")?
         .execute(params![id, RAW_CODEC, compressed])?;
+    Ok(id)
+}
+
+/// Full-text rows go in after all of a batch's message rows: interleaving them with the
+/// inserts that fire the change-log trigger makes FTS5 flush a segment per message (its
+/// savepoint hook), which cost ~25% of a first sync's CPU.
+fn insert_fts(tx: &Transaction<'_>, id: i64, p: &UniformMessage) -> Result<()> {
+    let from = p.from.first();
     let sender = from
         .map(|a| match &a.name {
             Some(n) => format!("{n} {}", a.email),
@@ -283,7 +291,7 @@ fn insert_message(tx: &Transaction<'_>, m: &IncomingMessage, now: i64) -> Result
         recipients_text(p),
         truncate_at_char(&body, FTS_BODY_LIMIT)
     ])?;
-    Ok(id)
+    Ok(())
 }
 
 fn set_flags(tx: &Transaction<'_>, message_id: i64, f: Flags) -> Result<()> {
@@ -331,6 +339,7 @@ impl Store {
             .conn_mut()
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut out = Vec::with_capacity(batch.len());
+        let mut stored = Vec::new();
         for m in batch {
             if let Some(id) = existing_source(&tx, account_id, &m.source)? {
                 out.push(IngestOutcome::Known(id));
@@ -347,10 +356,17 @@ impl Store {
                     }
                     IngestOutcome::Merged(id)
                 }
-                None => IngestOutcome::Stored(insert_message(&tx, m, now)?),
+                None => {
+                    let id = insert_message(&tx, m, now)?;
+                    stored.push((id, &m.parsed));
+                    IngestOutcome::Stored(id)
+                }
             };
             insert_source(&tx, outcome.message_id(), account_id, &m.source, now)?;
             out.push(outcome);
+        }
+        for (id, parsed) in stored {
+            insert_fts(&tx, id, parsed)?;
         }
         tx.commit()?;
         Ok(out)
@@ -421,10 +437,16 @@ impl Store {
         mailbox: &str,
         due_before: Option<i64>,
     ) -> Result<Vec<StoredSource>> {
-        self.query_sources(
-            " AND s.state = 'present' AND (s.delete_requested = 1 OR s.stored_at <= ?3)",
-            params![account_id, mailbox, due_before.unwrap_or(i64::MIN)],
-        )
+        match due_before {
+            None => self.query_sources(
+                " AND s.delete_requested = 1 AND s.state = 'present'",
+                params![account_id, mailbox],
+            ),
+            Some(due) => self.query_sources(
+                " AND s.state = 'present' AND (s.delete_requested = 1 OR s.stored_at <= ?3)",
+                params![account_id, mailbox, due],
+            ),
+        }
     }
 
     fn query_sources(

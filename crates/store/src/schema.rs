@@ -170,6 +170,12 @@ CREATE TABLE api_token (
 ALTER TABLE source ADD COLUMN flags_pending INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX source_flags_pending ON source (account_id, mailbox) WHERE flags_pending = 1;
 "#,
+    // v5: the no-change sync pass asks for sources to delete on the server; without these it
+    // scanned every source of the account.
+    r#"
+CREATE INDEX source_delete_requested ON source (account_id, mailbox) WHERE delete_requested = 1;
+CREATE INDEX source_by_stored_at ON source (account_id, mailbox, stored_at);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -164,12 +164,17 @@ pub async fn wrap(
 ) -> Result<TlsStream<TcpStream>, TlsError> {
     let provider = provider();
     let presented = Arc::new(Mutex::new(Presented::default()));
-    let inner = WebPkiServerVerifier::builder_with_provider(roots(), provider.clone())
-        .build()
-        .ok();
+    let pin = pin.and_then(normalize_pin);
+    // A pinned account never consults the roots, so it does not pay for loading them.
+    let inner = match pin {
+        Some(_) => None,
+        None => WebPkiServerVerifier::builder_with_provider(roots(), provider.clone())
+            .build()
+            .ok(),
+    };
     let verifier = Verifier {
         inner,
-        pin: pin.and_then(normalize_pin),
+        pin: pin.clone(),
         provider: provider.clone(),
         presented: presented.clone(),
     };

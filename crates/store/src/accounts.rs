@@ -158,6 +158,8 @@ pub struct Account {
     pub created_at: i64,
     pub state: AccountState,
     pub last_sync_at: Option<i64>,
+    /// The household member this account belongs to; absent for the store's own person.
+    pub owner: Option<String>,
 }
 
 /// Changes to an account; `None` leaves a setting as it is (`trust_cert: Some(None)` removes
@@ -197,7 +199,7 @@ pub struct NewAccount {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, name, kind, host, port, tls, username, trust_cert, mailboxes, \
-     policy, created_at, state, state_detail, state_at, last_sync_at";
+     policy, created_at, state, state_detail, state_at, last_sync_at, owner";
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     let conv = |i: usize, e: StoreError| {
@@ -226,6 +228,7 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
             at: row.get(13)?,
         },
         last_sync_at: row.get(14)?,
+        owner: row.get(15)?,
     })
 }
 

@@ -13,6 +13,7 @@
 mod accounts;
 mod changes;
 mod ingest;
+mod owners;
 mod query;
 mod schema;
 mod time;
@@ -29,6 +30,7 @@ pub use accounts::{
 };
 pub use changes::{Change, ChangeKind};
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
+pub use owners::validate_owner;
 pub use query::{InboxQuery, MessageDetail, MessageSummary, SourceView};
 pub use schema::SCHEMA_VERSION;
 pub use time::{now_unix, rfc3339};

@@ -15,6 +15,8 @@ pub struct InboxQuery {
     pub flagged_only: bool,
     /// Keyset paging: only messages strictly after this (sort_date, id) in newest-first order.
     pub before: Option<(i64, i64)>,
+    /// Only messages with a source in this household member's accounts.
+    pub owner: Option<String>,
 }
 
 /// Where one copy of a message lives, for display and JSON.
@@ -184,6 +186,10 @@ impl Store {
             );
             args.push(account.clone().into());
         }
+        if let Some(owner) = &q.owner {
+            sql.push_str(crate::owners::OWNED_BY);
+            args.push(owner.clone().into());
+        }
         sql.push_str(" ORDER BY m.sort_date DESC, m.id DESC LIMIT ?");
         args.push((q.limit.max(1) as i64).into());
         let mut stmt = self.conn().prepare(&sql)?;
@@ -195,16 +201,36 @@ impl Store {
 
     /// Full-text search over subject, sender, recipients and body, newest first.
     pub fn search(&self, text: &str, limit: usize) -> Result<Vec<MessageSummary>> {
+        self.search_for(text, limit, None)
+    }
+
+    /// [`Store::search`] limited to one household member's messages when `owner` is given.
+    pub fn search_for(
+        &self,
+        text: &str,
+        limit: usize,
+        owner: Option<&str>,
+    ) -> Result<Vec<MessageSummary>> {
         let Some(query) = fts_query(text) else {
             return Ok(Vec::new());
         };
+        let owned = if owner.is_some() {
+            crate::owners::OWNED_BY
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS} FROM message_fts f JOIN message m ON m.id = f.rowid \
-             WHERE message_fts MATCH ?1 AND m.deleted_at IS NULL \
-             ORDER BY m.sort_date DESC, m.id DESC LIMIT ?2"
+             WHERE message_fts MATCH ? AND m.deleted_at IS NULL{owned} \
+             ORDER BY m.sort_date DESC, m.id DESC LIMIT ?"
         );
         let mut stmt = self.conn().prepare(&sql)?;
-        let rows = stmt.query_map(params![query, limit.max(1) as i64], summary_from_row)?;
+        let mut args: Vec<rusqlite::types::Value> = vec![query.into()];
+        if let Some(owner) = owner {
+            args.push(owner.to_string().into());
+        }
+        args.push((limit.max(1) as i64).into());
+        let rows = stmt.query_map(params_from_iter(args), summary_from_row)?;
         let mut list: Vec<MessageSummary> = rows.collect::<rusqlite::Result<_>>()?;
         self.attach_sources(&mut list)?;
         Ok(list)

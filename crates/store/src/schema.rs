@@ -176,6 +176,13 @@ CREATE INDEX source_flags_pending ON source (account_id, mailbox) WHERE flags_pe
 CREATE INDEX source_delete_requested ON source (account_id, mailbox) WHERE delete_requested = 1;
 CREATE INDEX source_by_stored_at ON source (account_id, mailbox, stored_at);
 "#,
+    // v6: household users. An account or token with an owner belongs to that person; NULL is
+    // the store's own person, whose tokens and desktop session see everything.
+    r#"
+ALTER TABLE account ADD COLUMN owner TEXT;
+ALTER TABLE api_token ADD COLUMN owner TEXT;
+CREATE INDEX account_by_owner ON account (owner) WHERE owner IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.

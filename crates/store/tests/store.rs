@@ -460,3 +460,101 @@ mod change_log {
         assert_eq!(kinds(&store, 0), vec![ChangeKind::Removed]);
     }
 }
+
+#[test]
+fn owners_see_only_their_accounts_messages_and_changes() {
+    let (_dir, mut store) = open();
+    let alice = account(&store, "alice-imap", AccountKind::Imap, SyncPolicy::Mirror);
+    let bob = account(&store, "bob-pop", AccountKind::Pop3, SyncPolicy::Mirror);
+    store
+        .set_account_owner("alice-imap", Some("alice"))
+        .unwrap();
+    store.set_account_owner("bob-pop", Some("bob")).unwrap();
+    assert!(store.set_account_owner("nobody", Some("x")).is_err());
+    assert!(store
+        .set_account_owner("bob-pop", Some("has space"))
+        .is_err());
+    assert_eq!(store.owners().unwrap(), vec!["alice", "bob"]);
+    let a = store
+        .ingest(
+            alice,
+            &[incoming(
+                mail(Some("<a1@x>"), "For Alice", "apples"),
+                imap(1),
+            )],
+        )
+        .unwrap()[0]
+        .message_id();
+    let b = store
+        .ingest(
+            bob,
+            &[incoming(
+                mail(Some("<b1@x>"), "For Bob", "bananas"),
+                pop("u1"),
+            )],
+        )
+        .unwrap()[0]
+        .message_id();
+    assert!(store.message_owned_by(a, "alice").unwrap());
+    assert!(!store.message_owned_by(b, "alice").unwrap());
+    let q = |owner: &str| switchboard_store::InboxQuery {
+        limit: 10,
+        owner: Some(owner.into()),
+        ..Default::default()
+    };
+    let ids: Vec<i64> = store
+        .inbox(&q("bob"))
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids, vec![b]);
+    assert!(store
+        .search_for("bananas", 10, Some("alice"))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.search_for("bananas", 10, Some("bob")).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.latest_message_for("alice").unwrap().map(|l| l.0),
+        Some(a)
+    );
+
+    // Every change is attributed to the owners of the message's accounts.
+    let owners = store.change_owners_since(0, 100).unwrap();
+    assert_eq!(owners.len(), 2);
+    assert_eq!(owners[0].1, vec![Some("alice".to_string())]);
+    assert_eq!(owners[1].1, vec![Some("bob".to_string())]);
+    let for_alice = store.changes_since_for(0, 100, "alice").unwrap();
+    assert_eq!(
+        for_alice.iter().map(|c| c.message_id).collect::<Vec<_>>(),
+        vec![a]
+    );
+
+    // A message purged with its sources can no longer be attributed: everybody's change.
+    let seq = store.change_seq().unwrap();
+    let src = store.sources(bob, "").unwrap();
+    store
+        .remote_deleted(SyncPolicy::Mirror, &[src[0].id])
+        .unwrap();
+    let after = store.change_owners_since(seq, 100).unwrap();
+    assert_eq!(after.len(), 1);
+    assert!(after[0].1.is_empty(), "unattributable: {after:?}");
+    let for_alice = store.changes_since_for(seq, 100, "alice").unwrap();
+    assert_eq!(for_alice.len(), 1, "removal of an unknown id is passed on");
+    assert_eq!(for_alice[0].kind, switchboard_store::ChangeKind::Removed);
+
+    // Tokens remember their owner.
+    store
+        .add_token_for("bobs-phone", "ab12", Some("bob"))
+        .unwrap();
+    store.add_token("desk", "cd34").unwrap();
+    let mut live = store.live_tokens().unwrap();
+    live.sort();
+    assert_eq!(
+        live,
+        vec![("ab12".into(), Some("bob".into())), ("cd34".into(), None)]
+    );
+}

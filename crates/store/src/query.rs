@@ -1,6 +1,6 @@
 //! Reading the consolidated inbox: listing, one message, full-text search, raw source.
 
-use rusqlite::{params, params_from_iter, OptionalExtension, Row};
+use rusqlite::{params_from_iter, OptionalExtension, Row};
 use serde::Serialize;
 use switchboard_model::{Address, AttachmentMeta};
 

@@ -23,9 +23,9 @@ use axum::routing::get;
 use axum::Router;
 use switchboard_store::Store;
 
-pub use auth::{create_token, hash_token};
+pub use auth::{create_token, create_token_for, hash_token, Caller};
 pub use error::ApiError;
-pub use index::IndexSnapshot;
+pub use index::{IndexSnapshot, IndexState};
 pub use openapi::ApiDoc;
 pub use session::random_hex;
 
@@ -34,7 +34,7 @@ pub struct AppState {
     pub store: Mutex<Store>,
     pub tokens: auth::SharedTokens,
     pub sessions: session::Sessions,
-    pub index: tokio::sync::watch::Receiver<IndexSnapshot>,
+    pub index: tokio::sync::watch::Receiver<IndexState>,
     pub listen: SocketAddr,
     /// Wakes the sync tasks of this process (sync now, after a delete).
     pub wake_sync: Arc<tokio::sync::Notify>,

@@ -7,13 +7,13 @@ use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use switchboard_store::{AccountKind, AccountPatch, NewAccount, SyncPolicy, TlsMode};
 use switchboard_sync::secrets::{delete_password, store_password, Secret};
 
 use crate::api::parse_id;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Caller};
 
 /// A JSON object body as `T`. serde would also read a struct from an array (its tuple form);
 /// the API documents objects only, so anything else is refused here, once for all handlers.
@@ -40,6 +40,7 @@ pub struct FlagsBody {
 /// Marks a message read/unread or flagged; IMAP servers follow within seconds.
 pub async fn patch_message(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     b: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -49,6 +50,7 @@ pub async fn patch_message(
     let unchanged = b.seen.is_none() && b.flagged.is_none();
     let flags = state
         .with_store(move |s| {
+            caller.check_message(s, id)?;
             if unchanged {
                 let m = s.message(id)?;
                 return Ok(m
@@ -71,10 +73,16 @@ pub async fn patch_message(
 /// Deletes a message; reverse sync applies.
 pub async fn delete_message(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    state.with_store(move |s| Ok(s.delete_message(id)?)).await?;
+    state
+        .with_store(move |s| {
+            caller.check_message(s, id)?;
+            Ok(s.delete_message(id)?)
+        })
+        .await?;
     // Reverse sync right away rather than at the next scheduled pass.
     state.wake_sync.notify_waiters();
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -82,10 +90,14 @@ pub async fn delete_message(
 
 #[utoipa::path(get, path = "/api/sync", responses((status = 200, body = Vec<crate::openapi::SyncStateEntry>), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
 /// Each account's sync state, with the server's words on errors.
-pub async fn sync_status(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+pub async fn sync_status(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
     let accounts = state.with_store(|s| Ok(s.accounts()?)).await?;
     let v: Vec<crate::openapi::SyncStateEntry> = accounts
         .into_iter()
+        .filter(|a| caller.sees_account(a.owner.as_deref()))
         .map(|a| crate::openapi::SyncStateEntry {
             account: a.name,
             state: a.state.state,
@@ -97,15 +109,19 @@ pub async fn sync_status(State(state): State<Arc<AppState>>) -> Result<Response,
     Ok(Json(v).into_response())
 }
 
-#[utoipa::path(post, path = "/api/sync", responses((status = 202, body = crate::openapi::SyncRequested), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/sync", responses((status = 403, description = "The token acts for a household member; only the store's owner may do this", body = crate::openapi::ErrorBody), (status = 202, body = crate::openapi::SyncRequested), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
 /// Syncs every account now.
-pub async fn sync_now(State(state): State<Arc<AppState>>) -> Response {
+pub async fn sync_now(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    caller.require_store_owner("starting a sync")?;
     state.wake_sync.notify_waiters();
-    (
+    Ok((
         StatusCode::ACCEPTED,
         Json(crate::openapi::SyncRequested { requested: true }),
     )
-        .into_response()
+        .into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -138,12 +154,14 @@ fn fingerprint_in(message: &str) -> Option<String> {
 }
 
 #[utoipa::path(post, path = "/api/accounts", request_body = NewAccountBody,
-    responses((status = 201, body = switchboard_store::Account), (status = 422, description = "The connection test failed; nothing was kept", body = crate::openapi::AccountTestFailure), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+    responses((status = 403, description = "The token acts for a household member; only the store's owner may do this", body = crate::openapi::ErrorBody), (status = 201, body = switchboard_store::Account), (status = 422, description = "The connection test failed; nothing was kept", body = crate::openapi::AccountTestFailure), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
 /// Adds an account after logging in to it; the password goes to the keyring.
 pub async fn add_account(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     b: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require_store_owner("adding an account")?;
     let b: NewAccountBody = body(b)?;
     if b.password.is_empty() {
         return Err(ApiError::bad_request("'password' is empty"));
@@ -226,13 +244,15 @@ pub struct PatchAccountBody {
 }
 
 #[utoipa::path(patch, path = "/api/accounts/{name}", params(("name" = String, Path)), request_body = switchboard_store::AccountPatch,
-    responses((status = 200, body = switchboard_store::Account), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+    responses((status = 403, description = "The token acts for a household member; only the store's owner may do this", body = crate::openapi::ErrorBody), (status = 200, body = switchboard_store::Account), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 /// Changes an account's settings or password.
 pub async fn patch_account(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     b: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require_store_owner("changing an account")?;
     let b: PatchAccountBody = body(b)?;
     let mut patch = b.patch;
     if let Some(Some(pin)) = &patch.trust_cert {
@@ -262,12 +282,14 @@ pub async fn patch_account(
 }
 
 #[utoipa::path(delete, path = "/api/accounts/{name}", params(("name" = String, Path)),
-    responses((status = 204, description = "Removed with its keyring entry; the server is untouched"), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+    responses((status = 403, description = "The token acts for a household member; only the store's owner may do this", body = crate::openapi::ErrorBody), (status = 204, description = "Removed with its keyring entry; the server is untouched"), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 /// Removes an account and the messages that came only through it.
 pub async fn delete_account(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require_store_owner("removing an account")?;
     state
         .with_store(move |s| {
             let install_id = s.install_id()?;
@@ -335,13 +357,19 @@ fn content_disposition(name: &str) -> String {
 /// One attachment, decoded, as a download.
 pub async fn get_attachment(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path((id, index)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let index: u32 = index
         .parse()
         .map_err(|_| ApiError::bad_request(format!("'{index}' is not an attachment index")))?;
-    let raw = state.with_store(move |s| Ok(s.raw(id)?)).await?;
+    let raw = state
+        .with_store(move |s| {
+            caller.check_message(s, id)?;
+            Ok(s.raw(id)?)
+        })
+        .await?;
     let (meta, bytes) =
         tokio::task::spawn_blocking(move || switchboard_model::attachment_body(&raw, index))
             .await

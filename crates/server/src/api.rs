@@ -83,6 +83,7 @@ pub async fn list_messages(
         unread_only: q.unread.unwrap_or(false),
         flagged_only: q.flagged.unwrap_or(false),
         before,
+        owner: None,
     };
     let mut list = state.with_store(move |s| Ok(s.inbox(&query)?)).await?;
     let next = if list.len() > limit {

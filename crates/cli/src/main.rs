@@ -112,6 +112,37 @@ enum Command {
     /// Delete a message here; reverse sync deletes it on the servers at the next sync
     /// (per account policy).
     Delete { id: i64 },
+    /// Print messages as they arrive at a running `switchboard serve` (the index client: it asks
+    /// the server's index and fetches only what changed).
+    Watch {
+        /// http://127.0.0.1:PORT (loopback only) or https://HOST:PORT; repeat it for servers
+        /// of the same store to fail over between (one is picked at random).
+        #[arg(long = "server", required = true, value_name = "URL")]
+        servers: Vec<String>,
+        /// An API token of the server (`switchboard token create` there).
+        #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The SHA-256 fingerprint of a self-signed server certificate (printed by `serve`):
+        /// once for every https server, or once per --server in the same order.
+        #[arg(long, value_name = "SHA256")]
+        trust_cert: Vec<String>,
+        /// Where the last sequence seen and downloaded messages are kept
+        /// (default: <data dir>/watch/<hash of the server list>).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// With --slow-link: leave bodies of messages larger than this for later.
+        #[arg(long, value_name = "BYTES", requires = "slow_link")]
+        max_body_size: Option<u64>,
+        /// The link is slow: apply --max-body-size.
+        #[arg(long, requires = "max_body_size")]
+        slow_link: bool,
+        /// Long-poll time in seconds.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=60))]
+        wait: u64,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -431,6 +462,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Watch {
+            servers,
+            token,
+            trust_cert,
+            state_dir,
+            max_body_size,
+            slow_link,
+            wait,
+            json,
+        } => {
+            let servers = watch_servers(servers, trust_cert)?;
+            let state_dir = state_dir.unwrap_or_else(|| {
+                dir.join("watch")
+                    .join(switchboard_client::state_dir_name(&servers))
+            });
+            let mut config = switchboard_client::Config::new(servers, token, &state_dir);
+            config.body_size_limit = max_body_size;
+            config.slow_link = slow_link;
+            config.wait_secs = wait;
+            let mut client = switchboard_client::IndexClient::new(config)?;
+            if let Some(seq) = client.seq() {
+                eprintln!(
+                    "watching: resuming from sequence {seq}; new messages are printed as they arrive"
+                );
+            }
+            let rt = runtime()?;
+            rt.block_on(async {
+                tokio::select! {
+                    r = client.watch(|event| print_watch_event(event, json)) => r.map_err(anyhow::Error::from),
+                    _ = tokio::signal::ctrl_c() => Ok(()),
+                }
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Delete { id } => {
             let mut store = Store::open_in(&dir)?;
             store.delete_message(id)?;
@@ -438,6 +503,115 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "message {id} deleted here; servers follow at the next sync (per account policy)"
             );
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Pairs `--server`s with `--trust-cert`s: none, one for all, or one per server.
+fn watch_servers(
+    urls: Vec<String>,
+    pins: Vec<String>,
+) -> Result<Vec<switchboard_client::ServerAddr>> {
+    if pins.len() > 1 && pins.len() != urls.len() {
+        bail!(
+            "give --trust-cert once for all servers or once per --server ({} servers, {} fingerprints)",
+            urls.len(),
+            pins.len()
+        );
+    }
+    Ok(urls
+        .into_iter()
+        .enumerate()
+        .map(|(i, url)| switchboard_client::ServerAddr {
+            url,
+            pin: pins.get(i).or(pins.first()).cloned(),
+        })
+        .collect())
+}
+
+fn print_watch_event(event: switchboard_client::WatchEvent<'_>, json: bool) {
+    use switchboard_client::{BodyState, MessageInfo, PollOutcome, WatchEvent};
+    let outcome = match event {
+        WatchEvent::Error(e) => {
+            eprintln!("error: {e}; retrying");
+            return;
+        }
+        WatchEvent::FailedOver {
+            failures,
+            now_using,
+        } => {
+            for f in failures {
+                eprintln!("error: {f}; now using {now_using}");
+            }
+            return;
+        }
+        WatchEvent::Outcome(o) => o,
+    };
+    let (added, updated, removed) = match outcome {
+        PollOutcome::Unchanged => return,
+        PollOutcome::Resynced {
+            baseline: true,
+            added,
+            seq,
+            ..
+        } => {
+            eprintln!(
+                "watching: {} messages on the server (sequence {seq}); new ones are printed as they arrive",
+                added.len()
+            );
+            return;
+        }
+        PollOutcome::Changed {
+            added,
+            updated,
+            removed,
+            ..
+        }
+        | PollOutcome::Resynced {
+            added,
+            updated,
+            removed,
+            ..
+        } => (added, updated, removed),
+    };
+    let line = |kind: &str, m: &MessageInfo| {
+        if json {
+            serde_json::json!({
+                "event": kind, "id": m.id, "date": m.date, "from": m.from,
+                "subject": m.subject, "size": m.size, "body": m.body,
+            })
+            .to_string()
+        } else {
+            let deferred = if m.body == BodyState::Deferred {
+                format!(" (body of {} KB left for later)", m.size.div_ceil(1024))
+            } else {
+                String::new()
+            };
+            format!(
+                "{} {} {} {} [id {}]{deferred}",
+                if kind == "added" { '+' } else { '~' },
+                m.date.as_deref().unwrap_or("-"),
+                m.from.as_deref().unwrap_or("(no sender)"),
+                if m.subject.is_empty() {
+                    "(no subject)"
+                } else {
+                    &m.subject
+                },
+                m.id
+            )
+        }
+    };
+    for m in added {
+        println!("{}", line("added", m));
+    }
+    for m in updated {
+        println!("{}", line("updated", m));
+    }
+    for id in removed {
+        if json {
+            println!("{}", serde_json::json!({"event": "removed", "id": id}));
+        } else {
+            println!("- removed [id {id}]");
         }
     }
 }

@@ -57,7 +57,8 @@
 //!
 //! * `text_body` is the plain-text body (several inline text parts are joined with a newline);
 //!   it stays `None` for an HTML-only message rather than holding a conversion. `html_body` is
-//!   the HTML body as sent, **not sanitised**: whoever displays it must sanitise it.
+//!   the HTML body as sent, **not sanitised**: whoever displays it must sanitise it
+//!   ([`sanitize::sanitize_html`]).
 //! * `attachments` lists every non-body part in document order, inline images included. A
 //!   message/rfc822 attachment is one attachment (its own attachments are not flattened into
 //!   the outer message); [`attachment_body`] returns it as raw message bytes, ready to be
@@ -75,6 +76,7 @@ mod decode;
 mod identity;
 mod ids;
 mod rfc2231;
+pub mod sanitize;
 mod text;
 
 use serde::{Deserialize, Serialize};

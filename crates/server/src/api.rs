@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use switchboard_store::InboxQuery;
+use serde::{Deserialize, Serialize};
+use switchboard_model::sanitize::{sanitize_html, RemoteContent};
+use switchboard_store::{InboxQuery, MessageDetail};
 
 use crate::{ApiError, AppState};
 
@@ -99,16 +100,68 @@ pub async fn list_messages(
     .into_response())
 }
 
-#[utoipa::path(get, path = "/api/messages/{id}", params(("id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = switchboard_store::MessageDetail), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "No such message", body = crate::openapi::ErrorBody)))]
-/// One message with its bodies, attachments and sources.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageQuery {
+    /// `block` (the default) removes remote images, backgrounds and style URLs from
+    /// `html_body` and counts them in `remote_blocked`; `allow` keeps them. Scripts, event
+    /// handlers, forms and the like are removed either way.
+    #[param(value_type = Option<String>, pattern = "^(allow|block)$")]
+    remote: Option<String>,
+}
+
+fn parse_remote(v: Option<String>) -> Result<RemoteContent, ApiError> {
+    match v.as_deref() {
+        None | Some("block") => Ok(RemoteContent::Block),
+        Some("allow") => Ok(RemoteContent::Allow),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "'remote' must be 'allow' or 'block', not '{other}'"
+        ))),
+    }
+}
+
+/// One message as the API shows it. `html_body` is sanitised (see `remote`); the HTML as
+/// sent is only in the raw source (`/api/messages/{id}/raw`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    #[serde(flatten)]
+    pub message: MessageDetail,
+    /// Remote images, backgrounds and style URLs removed from `html_body`; always 0 with
+    /// `remote=allow`.
+    pub remote_blocked: usize,
+}
+
+impl MessageView {
+    pub fn new(mut message: MessageDetail, remote: RemoteContent) -> MessageView {
+        let mut remote_blocked = 0;
+        if let Some(html) = message.html_body.take() {
+            let clean = sanitize_html(&html, remote);
+            remote_blocked = clean.remote_blocked;
+            message.html_body = Some(clean.html);
+        }
+        MessageView {
+            message,
+            remote_blocked,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/messages/{id}", params(("id" = i64, Path, minimum = 1), MessageQuery),
+    responses((status = 200, body = MessageView), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "No such message", body = crate::openapi::ErrorBody)))]
+/// One message with its bodies (the HTML sanitised), attachments and sources.
 pub async fn get_message(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    q: Result<Query<MessageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
+    let remote = parse_remote(query(q)?.remote)?;
     let m = state.with_store(move |s| Ok(s.message(id)?)).await?;
-    Ok(axum::Json(m).into_response())
+    // Sanitising is CPU work on hostile input: off the async threads, outside the store lock.
+    let view = tokio::task::spawn_blocking(move || MessageView::new(m, remote))
+        .await
+        .map_err(|e| ApiError::internal(&format!("sanitising failed: {e}")))?;
+    Ok(axum::Json(view).into_response())
 }
 
 #[utoipa::path(get, path = "/api/messages/{id}/raw", params(("id" = i64, Path, minimum = 1)),
@@ -127,6 +180,7 @@ pub async fn get_raw(
                 CONTENT_DISPOSITION,
                 format!("attachment; filename=\"message-{id}.eml\""),
             ),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
         ],
         raw,
     )
@@ -171,4 +225,47 @@ pub async fn search(
 pub async fn list_accounts(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let list = state.with_store(|s| Ok(s.accounts()?)).await?;
     Ok(axum::Json(list).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::OpenApi;
+
+    #[test]
+    fn remote_is_allow_or_block() {
+        assert_eq!(parse_remote(None).unwrap(), RemoteContent::Block);
+        assert_eq!(
+            parse_remote(Some("block".into())).unwrap(),
+            RemoteContent::Block
+        );
+        assert_eq!(
+            parse_remote(Some("allow".into())).unwrap(),
+            RemoteContent::Allow
+        );
+        for bad in ["", "Allow", "yes", "allow "] {
+            let e = parse_remote(Some(bad.into())).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(e.detail.contains("'remote'"), "{}", e.detail);
+        }
+    }
+
+    #[test]
+    fn the_description_documents_remote_and_remote_blocked() {
+        let doc = serde_json::to_value(crate::ApiDoc::openapi()).unwrap();
+        let op = &doc["paths"]["/api/messages/{id}"]["get"];
+        let params = op["parameters"].as_array().unwrap();
+        let remote = params
+            .iter()
+            .find(|p| p["name"] == "remote")
+            .expect("the remote parameter is described");
+        assert_eq!(remote["in"], "query");
+        assert_eq!(remote["required"], false);
+        assert_eq!(remote["schema"]["pattern"], "^(allow|block)$");
+        let body = &op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(body, "#/components/schemas/MessageView");
+        let view = doc["components"]["schemas"]["MessageView"].to_string();
+        assert!(view.contains("remote_blocked"), "{view}");
+        assert!(view.contains("MessageDetail"), "{view}");
+    }
 }

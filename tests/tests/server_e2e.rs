@@ -735,3 +735,206 @@ fn tls_serving_prints_a_stable_fingerprint_and_refuses_plain_http() {
         "the generated certificate is kept"
     );
 }
+
+fn token_for(sb: &Switchboard, name: &str, owner: Option<&str>) -> String {
+    let mut args = vec!["token", "create", name];
+    if let Some(o) = owner {
+        args.extend(["--owner", o]);
+    }
+    let out = sb.run_ok(&args).unwrap();
+    out.lines()
+        .last()
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_string()
+}
+
+fn api_as(addr: SocketAddr, token: &str, path: &str, extra: &[(&str, &str)]) -> HttpResponse {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    headers.extend_from_slice(extra);
+    get(addr, path, &headers).unwrap()
+}
+
+fn subjects(r: &HttpResponse) -> Vec<String> {
+    let mut s: Vec<String> = r.json().unwrap()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap_or("").to_string())
+        .collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn household_members_see_their_own_messages_and_sequence() {
+    let dv = Dovecot::start().unwrap();
+    dv.deliver("alice", "INBOX", &mail(1)).unwrap();
+    dv.deliver("alice", "INBOX", &mail(2)).unwrap();
+    let bobs = |n: u32| {
+        TestMail::new()
+            .message_id(&format!("<bob{n}@example.org>"))
+            .from("Dave <dave@example.org>")
+            .to("bob@localhost")
+            .subject(&format!("Parcel {n}"))
+            .body("Your parcel is on its way.\r\n")
+            .build()
+    };
+    dv.deliver("bob", "INBOX", &bobs(1)).unwrap();
+    let sb = Switchboard::new().unwrap();
+    let imaps = dv.imaps_port().to_string();
+    let pop3 = dv.pop3_port().to_string();
+    let pin = dv.cert_sha256().to_string();
+    let add = |proto: &str, name: &str, port: &str, tls: &str, user: &str, owner: &str| {
+        let pass = format!("{user}-pass");
+        sb.run_with_stdin_ok(
+            &[
+                "account",
+                "add",
+                proto,
+                name,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--tls",
+                tls,
+                "--user",
+                user,
+                "--password-stdin",
+                "--trust-cert",
+                &pin,
+                "--owner",
+                owner,
+            ],
+            pass.as_bytes(),
+        )
+        .unwrap();
+    };
+    add("imap", "alice-imap", &imaps, "implicit", "alice", "alice");
+    add("pop3", "bob-pop", &pop3, "starttls", "bob", "bob");
+    let err = sb
+        .run_with_stdin(&["account", "owner", "bob-pop", "not a name"], b"")
+        .unwrap();
+    assert!(!err.status.success(), "a bad owner name is refused");
+    let admin = token_for(&sb, "desk", None);
+    let alice = token_for(&sb, "alice-phone", Some("alice"));
+    let bob = token_for(&sb, "bob-tablet", Some("bob"));
+
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let mut child = sb
+        .spawn(&["serve", "--listen", &addr.to_string(), "--interval", "1"])
+        .unwrap();
+    let _stop = KillOnDrop(&mut child);
+    wait_for("the first sync of both", Duration::from_secs(30), || {
+        get(addr, "/health", &[]).is_ok_and(|r| r.status == 200)
+            && subjects(&api_as(addr, &admin, "/api/messages", &[])).len() == 3
+    });
+
+    // Each sees their own mail; the store's owner sees all of it.
+    assert_eq!(
+        subjects(&api_as(addr, &alice, "/api/messages", &[])),
+        vec!["Api 1", "Api 2"]
+    );
+    assert_eq!(
+        subjects(&api_as(addr, &bob, "/api/messages", &[])),
+        vec!["Parcel 1"]
+    );
+    let bob_list = api_as(addr, &bob, "/api/messages", &[]).json().unwrap();
+    let parcel = bob_list["messages"][0]["id"].as_i64().unwrap();
+    for path in [
+        format!("/api/messages/{parcel}"),
+        format!("/api/messages/{parcel}/raw"),
+    ] {
+        let r = api_as(addr, &alice, &path, &[]);
+        assert_eq!(r.status, 404, "{path} as alice: {}", r.text());
+    }
+    assert_eq!(
+        api_as(addr, &bob, &format!("/api/messages/{parcel}"), &[]).status,
+        200
+    );
+    let found = api_as(addr, &alice, "/api/search?q=parcel", &[]);
+    assert_eq!(
+        subjects(&found),
+        Vec::<String>::new(),
+        "search is scoped too"
+    );
+    assert_eq!(
+        subjects(&api_as(addr, &bob, "/api/search?q=parcel", &[])).len(),
+        1
+    );
+    let accounts = api_as(addr, &alice, "/api/accounts", &[]).json().unwrap();
+    let names: Vec<&str> = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["alice-imap"]);
+    let auth = format!("Bearer {alice}");
+    let r = switchboard_tests::http::request(
+        addr,
+        "POST",
+        "/api/sync",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        b"{}",
+    )
+    .unwrap();
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("alice"), "{}", r.text());
+
+    // A delivery to Bob moves Bob's sequence and the global one, not Alice's.
+    let index = |token: &str| api_as(addr, token, "/api/index", &[]).json().unwrap();
+    let alice_seq = index(&alice)["seq"].as_i64().unwrap();
+    let bob_seq = index(&bob)["seq"].as_i64().unwrap();
+    let global_seq = index(&admin)["seq"].as_i64().unwrap();
+    dv.deliver("bob", "INBOX", &bobs(2)).unwrap();
+    let etag = format!("\"{bob_seq}\"");
+    let moved = api_as(
+        addr,
+        &bob,
+        "/api/index?wait=30",
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(moved.status, 200, "Bob's index did not move");
+    let new_bob = moved.json().unwrap()["seq"].as_i64().unwrap();
+    assert!(new_bob > bob_seq);
+    assert!(index(&admin)["seq"].as_i64().unwrap() > global_seq);
+    let etag = format!("\"{alice_seq}\"");
+    let unchanged = api_as(addr, &alice, "/api/index", &[("If-None-Match", &etag)]);
+    assert_eq!(unchanged.status, 304, "Alice's index moved for Bob's mail");
+    let changes = api_as(addr, &bob, &format!("/api/changes?since={bob_seq}"), &[])
+        .json()
+        .unwrap();
+    let added: Vec<&str> = changes["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, vec!["Parcel 2"]);
+    let theirs = api_as(
+        addr,
+        &alice,
+        &format!("/api/changes?since={alice_seq}"),
+        &[],
+    )
+    .json()
+    .unwrap();
+    assert!(theirs["added"].as_array().unwrap().is_empty(), "{theirs}");
+}
+
+struct KillOnDrop<'a>(&'a mut Child);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -150,6 +150,10 @@ enum TokenCommand {
     /// Create a token; it is printed once, as the last word of the last line.
     Create {
         name: String,
+        /// The household member this token acts for: it sees only their accounts' messages.
+        /// Without it the token acts for the store's own person and sees everything.
+        #[arg(long)]
+        owner: Option<String>,
     },
     List {
         #[arg(long)]
@@ -199,7 +203,12 @@ enum AccountCommand {
         /// mirror | keep | delete-after:N
         #[arg(long, default_value = "mirror")]
         policy: String,
+        /// The household member this account belongs to (default: the store's own person).
+        #[arg(long)]
+        owner: Option<String>,
     },
+    /// Give an account to a household member, or back to the store's own person (no OWNER).
+    Owner { name: String, owner: Option<String> },
     /// List accounts with their state.
     List {
         #[arg(long)]
@@ -433,8 +442,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(cmd) => {
             let store = Store::open_in(&dir)?;
             match cmd {
-                TokenCommand::Create { name } => {
-                    let token = switchboard_server::create_token(&store, &name)?;
+                TokenCommand::Create { name, owner } => {
+                    let token =
+                        switchboard_server::create_token_for(&store, &name, owner.as_deref())?;
                     println!("created token '{name}'; it is shown only now:");
                     println!("{token}");
                 }
@@ -629,6 +639,7 @@ fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
             trust_cert,
             mailboxes,
             policy,
+            owner,
         } => {
             let kind = match protocol {
                 Protocol::Imap => AccountKind::Imap,
@@ -656,6 +667,9 @@ fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
                 .map(|m| m.trim().to_string())
                 .filter(|m| !m.is_empty())
                 .collect();
+            if let Some(o) = &owner {
+                switchboard_store::validate_owner(o)?;
+            }
             let password = read_password()?;
             let mut store = Store::open_in(dir)?;
             let account = store.add_account(&NewAccount {
@@ -673,6 +687,9 @@ fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
                 store.remove_account(&account.name)?;
                 return Err(e).context(format!("account '{name}' was not added"));
             }
+            if owner.is_some() {
+                store.set_account_owner(&account.name, owner.as_deref())?;
+            }
             println!(
                 "added {} account '{}' ({}:{})",
                 kind.as_str(),
@@ -680,6 +697,15 @@ fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
                 account.host,
                 account.port
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCommand::Owner { name, owner } => {
+            let store = Store::open_in(dir)?;
+            store.set_account_owner(&name, owner.as_deref())?;
+            match owner {
+                Some(o) => println!("account '{name}' now belongs to '{o}'"),
+                None => println!("account '{name}' now belongs to the store's owner"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         AccountCommand::List { json } => {

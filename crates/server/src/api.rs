@@ -6,11 +6,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::{Deserialize, Serialize};
 use switchboard_model::sanitize::{sanitize_html, RemoteContent};
 use switchboard_store::{InboxQuery, MessageDetail};
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Caller};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -72,6 +73,7 @@ pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiErro
 /// The consolidated inbox, newest first, in pages.
 pub async fn list_messages(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
@@ -84,7 +86,7 @@ pub async fn list_messages(
         unread_only: q.unread.unwrap_or(false),
         flagged_only: q.flagged.unwrap_or(false),
         before,
-        owner: None,
+        owner: caller.owner().map(String::from),
     };
     let mut list = state.with_store(move |s| Ok(s.inbox(&query)?)).await?;
     let next = if list.len() > limit {
@@ -151,12 +153,18 @@ impl MessageView {
 /// One message with its bodies (the HTML sanitised), attachments and sources.
 pub async fn get_message(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     q: Result<Query<MessageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let remote = parse_remote(query(q)?.remote)?;
-    let m = state.with_store(move |s| Ok(s.message(id)?)).await?;
+    let m = state
+        .with_store(move |s| {
+            caller.check_message(s, id)?;
+            Ok(s.message(id)?)
+        })
+        .await?;
     // Sanitising is CPU work on hostile input: off the async threads, outside the store lock.
     let view = tokio::task::spawn_blocking(move || MessageView::new(m, remote))
         .await
@@ -169,10 +177,16 @@ pub async fn get_message(
 /// The message source exactly as received.
 pub async fn get_raw(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let raw = state.with_store(move |s| Ok(s.raw(id)?)).await?;
+    let raw = state
+        .with_store(move |s| {
+            caller.check_message(s, id)?;
+            Ok(s.raw(id)?)
+        })
+        .await?;
     Ok((
         [
             (CONTENT_TYPE, "message/rfc822".to_string()),
@@ -202,6 +216,7 @@ pub struct SearchQuery {
 /// Full-text search over sender, recipients, subject and body.
 pub async fn search(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     q: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
@@ -214,7 +229,7 @@ pub async fn search(
     }
     let limit = parse_limit(q.limit, 50)?;
     let list = state
-        .with_store(move |s| Ok(s.search(&text, limit)?))
+        .with_store(move |s| Ok(s.search_for(&text, limit, caller.owner())?))
         .await?;
     Ok(axum::Json(crate::openapi::MessageList { messages: list }).into_response())
 }
@@ -222,8 +237,12 @@ pub async fn search(
 #[utoipa::path(get, path = "/api/accounts",
     responses((status = 200, body = Vec<switchboard_store::Account>), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
 /// Accounts with their state; passwords are never part of an answer.
-pub async fn list_accounts(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let list = state.with_store(|s| Ok(s.accounts()?)).await?;
+pub async fn list_accounts(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let mut list = state.with_store(|s| Ok(s.accounts()?)).await?;
+    list.retain(|a| caller.sees_account(a.owner.as_deref()));
     Ok(axum::Json(list).into_response())
 }
 

@@ -866,7 +866,40 @@ fn deep_nesting_does_not_overflow() {
     let html = format!("{}deep{}", "<div>".repeat(5_000), "</div>".repeat(5_000));
     let out = sanitize_html(&html, RemoteContent::Block);
     assert!(out.html.contains("deep"));
-    let html = "<b><img src=\"http://t.example/x\">".repeat(5_000);
+    // Below the nesting limit every remote image is counted; above it the text alone is shown
+    // and nothing can load.
+    let html = "<b><img src=\"http://t.example/x\">".repeat(900);
     let out = sanitize_html(&html, RemoteContent::Block);
-    assert_eq!(out.remote_blocked, 5_000);
+    assert_eq!(out.remote_blocked, 900);
+    let html = "<b><img src=\"http://t.example/x\">".repeat(5_000);
+    let out = sanitize_html(&html, RemoteContent::Allow);
+    assert!(!out.html.contains("<img"));
+}
+
+#[test]
+fn absurd_nesting_is_shown_as_text_without_spending_seconds() {
+    let depth = 50_000;
+    let mut html = String::new();
+    for _ in 0..depth {
+        html.push_str("<div>");
+    }
+    html.push_str("deep <b>text</b> & <script>alert(1)</script>");
+    let out = sanitize_html(&html, RemoteContent::Block);
+    assert!(out.html.starts_with("<pre>"), "{}", &out.html[..40]);
+    assert!(out.html.contains("deep text &amp; alert(1)"));
+    assert!(!out.html.contains("<div"));
+    assert!(!out.html.contains("<script"));
+    assert!(!out.html.contains("<b>"));
+
+    // Ordinary nesting, as in layout tables, still goes through the sanitiser.
+    let mut tables = String::new();
+    for _ in 0..40 {
+        tables.push_str("<table><tr><td>");
+    }
+    tables.push_str("cell");
+    for _ in 0..40 {
+        tables.push_str("</td></tr></table>");
+    }
+    let out = sanitize_html(&tables, RemoteContent::Block);
+    assert!(out.html.contains("<table>"), "{}", &out.html[..60]);
 }

@@ -314,6 +314,16 @@ fn the_index_answers_304_small_and_moves_on_every_change() {
 #[test]
 fn messages_search_and_bad_input() {
     let s = serve(5);
+    // Channel filter: everything here came by mail.
+    let mail_only = s.api("/api/messages?channel=mail").json().unwrap();
+    let all = mail_only["messages"].as_array().unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.iter().all(|m| m["channel"] == "mail"), "{mail_only}");
+    let im = s.api("/api/messages?channel=im").json().unwrap();
+    assert!(im["messages"].as_array().unwrap().is_empty(), "{im}");
+    let bad = s.api("/api/messages?channel=fax");
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("channel"), "{}", bad.text());
     let page1 = s.api("/api/messages?limit=2").json().unwrap();
     assert_eq!(page1["messages"].as_array().unwrap().len(), 2);
     let cursor = page1["next_cursor"].as_str().unwrap().to_string();

@@ -27,6 +27,9 @@ pub struct ListQuery {
     mailbox: Option<String>,
     unread: Option<bool>,
     flagged: Option<bool>,
+    /// `mail` or `im`: only messages that came by this channel.
+    #[param(value_type = Option<String>, pattern = "^(mail|im)$")]
+    channel: Option<String>,
 }
 
 fn parse_limit(v: Option<String>, default: usize) -> Result<usize, ApiError> {
@@ -87,6 +90,15 @@ pub async fn list_messages(
         flagged_only: q.flagged.unwrap_or(false),
         before,
         owner: caller.owner().map(String::from),
+        channel: q
+            .channel
+            .as_deref()
+            .map(|c| {
+                c.parse().map_err(|_| {
+                    ApiError::bad_request(format!("'channel' must be 'mail' or 'im', not '{c}'"))
+                })
+            })
+            .transpose()?,
     };
     let mut list = state.with_store(move |s| Ok(s.inbox(&query)?)).await?;
     let next = if list.len() > limit {

@@ -31,7 +31,7 @@ pub use accounts::{
 pub use changes::{Change, ChangeKind};
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
 pub use owners::validate_owner;
-pub use query::{InboxQuery, MessageDetail, MessageSummary, SourceView};
+pub use query::{Channel, InboxQuery, MessageDetail, MessageSummary, SourceView};
 pub use schema::SCHEMA_VERSION;
 pub use time::{now_unix, rfc3339};
 pub use tokens::TokenInfo;

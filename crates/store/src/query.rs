@@ -6,6 +6,53 @@ use switchboard_model::{Address, AttachmentMeta};
 
 use crate::{rfc3339, Flags, Result, Store, StoreError};
 
+/// How a message reached the person: by mail (IMAP, POP3) or as an instant message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Mail,
+    Im,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Mail => "mail",
+            Channel::Im => "im",
+        }
+    }
+
+    /// The account kinds that deliver on this channel.
+    fn account_kinds(self) -> &'static str {
+        match self {
+            Channel::Mail => "('imap', 'pop3')",
+            Channel::Im => "('xmpp')",
+        }
+    }
+
+    /// The channel of a source's account kind.
+    pub fn of_account_kind(kind: &str) -> Channel {
+        if kind == "xmpp" {
+            Channel::Im
+        } else {
+            Channel::Mail
+        }
+    }
+}
+
+impl std::str::FromStr for Channel {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Channel> {
+        match s {
+            "mail" => Ok(Channel::Mail),
+            "im" => Ok(Channel::Im),
+            other => Err(StoreError::Invalid {
+                field: "channel",
+                detail: format!("'{other}' is not a channel (mail or im)"),
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct InboxQuery {
     pub limit: usize,
@@ -17,6 +64,8 @@ pub struct InboxQuery {
     pub before: Option<(i64, i64)>,
     /// Only messages with a source in this household member's accounts.
     pub owner: Option<String>,
+    /// Only messages that came by this channel.
+    pub channel: Option<Channel>,
 }
 
 /// Where one copy of a message lives, for display and JSON.
@@ -50,6 +99,8 @@ pub struct MessageSummary {
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub flags: Vec<&'static str>,
     pub has_attachments: bool,
+    /// `mail` or `im`: how the message came (from its sources' accounts).
+    pub channel: &'static str,
     pub sources: Vec<SourceView>,
 }
 
@@ -100,6 +151,7 @@ fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
         size: r.get(9)?,
         flags: flags.names(),
         has_attachments: r.get(14)?,
+        channel: Channel::Mail.as_str(),
         sources: Vec::new(),
     })
 }
@@ -150,6 +202,9 @@ impl Store {
                 })
             })?;
             m.sources = rows.collect::<rusqlite::Result<_>>()?;
+            if let Some(first) = m.sources.first() {
+                m.channel = Channel::of_account_kind(&first.kind).as_str();
+            }
         }
         Ok(())
     }
@@ -185,6 +240,13 @@ impl Store {
                  WHERE s.message_id = m.id AND a.name = ?)",
             );
             args.push(account.clone().into());
+        }
+        if let Some(channel) = q.channel {
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM source cs JOIN account ca ON ca.id = cs.account_id \
+                 WHERE cs.message_id = m.id AND ca.kind IN {})",
+                channel.account_kinds()
+            ));
         }
         if let Some(owner) = &q.owner {
             sql.push_str(crate::owners::OWNED_BY);

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod changes;
+mod deliveries;
 mod ingest;
 mod owners;
 mod query;
@@ -29,6 +30,10 @@ pub use accounts::{
     SyncPolicy, TlsMode,
 };
 pub use changes::{Change, ChangeKind};
+pub use deliveries::{
+    now_millis, AttemptNext, AttemptRecord, Delivery, DeliveryEvent, DeliveryState, DeliveryView,
+    NewDelivery, NewOutgoing, Outgoing, RouteRecord, SmtpServer,
+};
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
 pub use owners::validate_owner;
 pub use query::{Channel, InboxQuery, MessageDetail, MessageSummary, SourceView};

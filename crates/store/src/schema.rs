@@ -183,6 +183,96 @@ ALTER TABLE account ADD COLUMN owner TEXT;
 ALTER TABLE api_token ADD COLUMN owner TEXT;
 CREATE INDEX account_by_owner ON account (owner) WHERE owner IS NOT NULL;
 "#,
+    // v7: delivery. Outgoing servers per account, mail composed here, the routing record of
+    // each message (exactly once), and the tracker: every (message, channel) delivery with
+    // its time-stamped steps. Tracker times are unix milliseconds.
+    r#"
+CREATE TABLE smtp_server (
+    account_id   INTEGER PRIMARY KEY REFERENCES account (id) ON DELETE CASCADE,
+    host         TEXT NOT NULL,
+    port         INTEGER NOT NULL,
+    tls          TEXT NOT NULL CHECK (tls IN ('implicit', 'starttls')),
+    username     TEXT,                  -- NULL: the server takes mail without AUTH
+    trust_cert   TEXT,                  -- SHA-256 pin (hex) of a self-signed certificate
+    from_addr    TEXT NOT NULL,         -- the identity mail from this account is sent as
+    from_name    TEXT,
+    sent_mailbox TEXT                   -- NULL: found by SPECIAL-USE \Sent or a usual name
+) STRICT;
+
+-- Mail written here (send, reply, forward), kept until its submission is done.
+CREATE TABLE outgoing (
+    id            INTEGER PRIMARY KEY,
+    account_id    INTEGER REFERENCES account (id) ON DELETE SET NULL,
+    message_key   TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    envelope_from TEXT NOT NULL,
+    recipients    TEXT NOT NULL,        -- JSON array of addresses
+    raw           BLOB NOT NULL,
+    created_at    INTEGER NOT NULL
+) STRICT;
+
+-- Every message stored from now on passes the router once: 'pending' until then. A message
+-- arriving with the first download of its mailbox (no complete pass yet) is old mail being
+-- filled in, not news: it is skipped, so adding an account never fires a burst of deliveries.
+CREATE TABLE message_route (
+    message_id INTEGER PRIMARY KEY REFERENCES message (id) ON DELETE CASCADE,
+    state      TEXT NOT NULL CHECK (state IN ('pending', 'routed', 'skipped')),
+    reason     TEXT,
+    at         INTEGER
+) STRICT;
+CREATE INDEX message_route_pending ON message_route (message_id) WHERE state = 'pending';
+
+CREATE TRIGGER message_route_new AFTER INSERT ON message BEGIN
+    INSERT INTO message_route (message_id, state) VALUES (new.id, 'pending');
+END;
+
+CREATE TRIGGER message_route_first_download AFTER INSERT ON source
+WHEN NOT EXISTS (SELECT 1 FROM mailbox_state ms WHERE ms.account_id = new.account_id
+                 AND ms.mailbox = new.mailbox AND ms.complete = 1)
+BEGIN
+    UPDATE message_route SET state = 'skipped', at = new.stored_at,
+        reason = 'arrived with the first download of its mailbox'
+    WHERE message_id = new.message_id AND state = 'pending';
+END;
+
+CREATE TABLE delivery (
+    id              INTEGER PRIMARY KEY,
+    message_id      INTEGER REFERENCES message (id) ON DELETE SET NULL,
+    outgoing_id     INTEGER REFERENCES outgoing (id) ON DELETE CASCADE,
+    parent_id       INTEGER REFERENCES delivery (id), -- the delivery this one re-routes
+    release_id      INTEGER REFERENCES delivery (id), -- held: the digest that released it
+    channel         TEXT NOT NULL,      -- desktop | mail | im | hold | digest | submit | sent_copy
+    target          TEXT NOT NULL,
+    spec            TEXT NOT NULL,      -- JSON: channel options and message policy
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'accepted',
+                        'delivered', 'failed', 'rerouted', 'dead', 'held', 'released')),
+    attempts        INTEGER NOT NULL DEFAULT 0,   -- every attempt ever made
+    trials_used     INTEGER NOT NULL DEFAULT 0,   -- attempts since the last fresh start
+    first_attempt_at INTEGER,
+    next_attempt_at INTEGER,
+    runner          TEXT,               -- the process making the attempt (state 'sending')
+    summary         TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX delivery_due ON delivery (next_attempt_at) WHERE state IN ('queued', 'failed');
+CREATE INDEX delivery_by_state ON delivery (state, id);
+CREATE INDEX delivery_by_message ON delivery (message_id);
+CREATE INDEX delivery_by_outgoing ON delivery (outgoing_id);
+CREATE INDEX delivery_by_parent ON delivery (parent_id);
+CREATE INDEX delivery_by_release ON delivery (release_id);
+
+CREATE TABLE delivery_event (
+    id          INTEGER PRIMARY KEY,
+    delivery_id INTEGER NOT NULL REFERENCES delivery (id) ON DELETE CASCADE,
+    at          INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    attempt     INTEGER,
+    code        INTEGER,                -- the remote server's reply code, when it answered
+    answer      TEXT                    -- its words, or what happened
+) STRICT;
+CREATE INDEX delivery_event_by_delivery ON delivery_event (delivery_id, id);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,411 @@
+//! What the router knows about a message: the salient features seed 001's decision maker
+//! looks at, already normalised (addresses and words lower-cased) so that matching 200 rules
+//! costs no allocation.
+
+use serde::{Deserialize, Serialize};
+
+/// How much of the body word conditions look at. Keeps a 30 MB text body from costing
+/// 30 MB of scanning per rule.
+pub const BODY_SCAN_LIMIT: usize = 1 << 20;
+
+/// The channel a message came in by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MessageChannel {
+    #[default]
+    Mail,
+    Im,
+}
+
+impl MessageChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageChannel::Mail => "mail",
+            MessageChannel::Im => "im",
+        }
+    }
+}
+
+/// Importance from the Importance, X-Priority, Priority and X-MSMail-Priority headers.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Importance {
+    Low,
+    #[default]
+    Normal,
+    High,
+}
+
+impl Importance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Importance::Low => "low",
+            Importance::Normal => "normal",
+            Importance::High => "high",
+        }
+    }
+
+    /// Reads the importance headers of a raw message (header block only). The first header
+    /// that says something definite wins, in this order: Importance (RFC 4021: high, normal,
+    /// low), X-Priority (1–2 high, 3 normal, 4–5 low; "1 (Highest)" style allowed), Priority
+    /// (RFC 2156: urgent, normal, non-urgent), X-MSMail-Priority (High, Normal, Low).
+    pub fn from_raw_headers(raw: &[u8]) -> Importance {
+        let mut found: [Option<Importance>; 4] = [None; 4];
+        for (name, value) in header_fields(raw) {
+            let slot = match name.to_ascii_lowercase().as_slice() {
+                b"importance" => 0,
+                b"x-priority" => 1,
+                b"priority" => 2,
+                b"x-msmail-priority" => 3,
+                _ => continue,
+            };
+            if found[slot].is_none() {
+                found[slot] = importance_value(slot, &value);
+            }
+        }
+        found.into_iter().flatten().next().unwrap_or_default()
+    }
+}
+
+impl std::str::FromStr for Importance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "low" => Ok(Importance::Low),
+            "normal" => Ok(Importance::Normal),
+            "high" => Ok(Importance::High),
+            _ => Err(format!("importance '{s}' is not one of low, normal, high")),
+        }
+    }
+}
+
+fn importance_value(slot: usize, value: &str) -> Option<Importance> {
+    let v = value.trim().to_ascii_lowercase();
+    match slot {
+        1 => match v.chars().next()? {
+            '1' | '2' => Some(Importance::High),
+            '3' => Some(Importance::Normal),
+            '4' | '5' => Some(Importance::Low),
+            _ => None,
+        },
+        2 => match v.as_str() {
+            "urgent" => Some(Importance::High),
+            "normal" => Some(Importance::Normal),
+            "non-urgent" => Some(Importance::Low),
+            _ => None,
+        },
+        _ => match v.as_str() {
+            "high" => Some(Importance::High),
+            "normal" => Some(Importance::Normal),
+            "low" => Some(Importance::Low),
+            _ => None,
+        },
+    }
+}
+
+/// (name, unfolded value) of each header field before the first empty line. Tolerates LF
+/// line ends and junk lines; stops after 256 KB of header.
+fn header_fields(raw: &[u8]) -> Vec<(Vec<u8>, String)> {
+    let head = &raw[..raw.len().min(256 * 1024)];
+    let mut out: Vec<(Vec<u8>, String)> = Vec::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some((_, v)) = out.last_mut() {
+                v.push(' ');
+                v.push_str(String::from_utf8_lossy(line).trim());
+            }
+            continue;
+        }
+        if let Some(colon) = line.iter().position(|&b| b == b':') {
+            let name = line[..colon].trim_ascii().to_vec();
+            let value = String::from_utf8_lossy(&line[colon + 1..])
+                .trim()
+                .to_string();
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+/// What the router looks at. Build it with [`MessageFacts::new`] (or `from_uniform` with the
+/// `model` feature); the constructor normalises, the decision only compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessageFacts {
+    /// The store's message id, when stored.
+    pub message_id: Option<i64>,
+    pub channel: MessageChannel,
+    /// Names of the accounts the message came through.
+    pub accounts: Vec<String>,
+    /// The first From address, lower-case; `None` when there is none.
+    pub sender: Option<String>,
+    /// The sender's display name as written.
+    pub sender_name: Option<String>,
+    /// To and Cc addresses, lower-case.
+    pub recipients: Vec<String>,
+    /// The subject as written (for display).
+    pub subject: String,
+    /// Lower-case subject, for word conditions.
+    #[serde(skip)]
+    pub subject_lc: String,
+    /// Lower-case text of the body, at most [`BODY_SCAN_LIMIT`] bytes.
+    #[serde(skip)]
+    pub body_lc: String,
+    /// Raw size in bytes.
+    pub size: u64,
+    pub has_attachment: bool,
+    /// The List-Id identifier (without phrase and brackets), lower-case.
+    pub list_id: Option<String>,
+    pub importance: Importance,
+    /// The thread this message belongs to: the first References id, else In-Reply-To, else
+    /// its own Message-ID. Rate limits count per conversation.
+    pub conversation: String,
+}
+
+/// Input of [`MessageFacts::new`], as found in the message.
+#[derive(Debug, Clone, Default)]
+pub struct FactsInput<'a> {
+    pub message_id: Option<i64>,
+    pub channel: MessageChannel,
+    pub accounts: Vec<String>,
+    pub sender: Option<&'a str>,
+    pub sender_name: Option<&'a str>,
+    pub recipients: Vec<&'a str>,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub size: u64,
+    pub has_attachment: bool,
+    pub list_id: Option<&'a str>,
+    pub importance: Importance,
+    pub message_key: &'a str,
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a [String],
+}
+
+impl MessageFacts {
+    pub fn new(i: FactsInput<'_>) -> MessageFacts {
+        let body = if i.body.len() > BODY_SCAN_LIMIT {
+            let mut end = BODY_SCAN_LIMIT;
+            while !i.body.is_char_boundary(end) {
+                end -= 1;
+            }
+            &i.body[..end]
+        } else {
+            i.body
+        };
+        let sender = i
+            .sender
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty());
+        let conversation = i
+            .references
+            .first()
+            .map(String::as_str)
+            .or(i.in_reply_to)
+            .unwrap_or(i.message_key)
+            .to_string();
+        MessageFacts {
+            message_id: i.message_id,
+            channel: i.channel,
+            accounts: i.accounts,
+            sender,
+            sender_name: i.sender_name.map(str::to_string),
+            recipients: i
+                .recipients
+                .iter()
+                .map(|r| r.trim().to_lowercase())
+                .filter(|r| !r.is_empty())
+                .collect(),
+            subject: i.subject.to_string(),
+            subject_lc: i.subject.to_lowercase(),
+            body_lc: body.to_lowercase(),
+            size: i.size,
+            has_attachment: i.has_attachment,
+            list_id: i
+                .list_id
+                .map(|l| l.trim().to_lowercase())
+                .filter(|l| !l.is_empty()),
+            importance: i.importance,
+            conversation,
+        }
+    }
+
+    /// The domain of the sender's address, lower-case.
+    pub fn sender_domain(&self) -> Option<&str> {
+        self.sender
+            .as_deref()
+            .and_then(|s| s.rsplit_once('@'))
+            .map(|(_, d)| d)
+    }
+
+    /// Facts from a parsed message. `accounts` are the accounts it came through; `raw` (when
+    /// at hand) supplies the importance headers, which the uniform message does not keep.
+    #[cfg(feature = "model")]
+    pub fn from_uniform(
+        m: &switchboard_model::UniformMessage,
+        message_id: Option<i64>,
+        accounts: Vec<String>,
+        raw: Option<&[u8]>,
+    ) -> MessageFacts {
+        let body = switchboard_model::search_text(m);
+        MessageFacts::new(FactsInput {
+            message_id,
+            channel: MessageChannel::Mail,
+            accounts,
+            sender: m.from.first().map(|a| a.email.as_str()),
+            sender_name: m.from.first().and_then(|a| a.name.as_deref()),
+            recipients: m.to.iter().chain(&m.cc).map(|a| a.email.as_str()).collect(),
+            subject: &m.subject,
+            body: &body,
+            size: m.size,
+            has_attachment: m.attachments.iter().any(|a| !a.inline),
+            list_id: m.list_id.as_deref(),
+            importance: raw.map(Importance::from_raw_headers).unwrap_or_default(),
+            message_key: &m.message_key,
+            in_reply_to: m.in_reply_to.first().map(String::as_str),
+            references: &m.references,
+        })
+    }
+}
+
+/// A sender pattern of the notification settings: an address, `@domain` (that domain and its
+/// subdomains) or `group:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderPattern {
+    Address(String),
+    Domain(String),
+    Group(String),
+}
+
+impl SenderPattern {
+    pub fn parse(s: &str) -> Result<SenderPattern, String> {
+        let t = s.trim();
+        if let Some(g) = t.strip_prefix("group:") {
+            crate::validate::name("group name", g.trim())?;
+            return Ok(SenderPattern::Group(g.trim().to_string()));
+        }
+        if let Some(d) = t.strip_prefix('@') {
+            if d.is_empty() || d.contains('@') || d.chars().any(char::is_whitespace) {
+                return Err(format!("sender '{s}' is not @domain"));
+            }
+            return Ok(SenderPattern::Domain(d.to_lowercase()));
+        }
+        crate::validate::address("sender", t)?;
+        Ok(SenderPattern::Address(t.to_lowercase()))
+    }
+}
+
+/// Whether `domain` is `want` or a subdomain of it (both lower-case).
+pub(crate) fn domain_matches(domain: &str, want: &str) -> bool {
+    domain == want
+        || (domain.len() > want.len()
+            && domain.ends_with(want)
+            && domain.as_bytes()[domain.len() - want.len() - 1] == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn importance_headers_in_their_order() {
+        let cases: &[(&str, Importance)] = &[
+            ("Subject: x\r\n\r\nbody", Importance::Normal),
+            ("Importance: High\r\n\r\n", Importance::High),
+            ("importance: low\n\n", Importance::Low),
+            ("X-Priority: 1 (Highest)\r\n\r\n", Importance::High),
+            ("X-Priority: 2\r\n\r\n", Importance::High),
+            ("X-Priority: 5 (Lowest)\r\n\r\n", Importance::Low),
+            ("Priority: urgent\r\n\r\n", Importance::High),
+            ("Priority: non-urgent\r\n\r\n", Importance::Low),
+            ("X-MSMail-Priority: High\r\n\r\n", Importance::High),
+            // Importance wins over X-Priority whatever the order.
+            (
+                "X-Priority: 5\r\nImportance: high\r\n\r\n",
+                Importance::High,
+            ),
+            // Garbage is ignored, the next header decides.
+            (
+                "Importance: very\r\nX-Priority: 1\r\n\r\n",
+                Importance::High,
+            ),
+            // Folded value.
+            ("Importance:\r\n high\r\n\r\n", Importance::High),
+            // Only the header block counts.
+            ("Subject: x\r\n\r\nImportance: high\r\n", Importance::Normal),
+            ("", Importance::Normal),
+            ("\u{0}\u{1}garbage without colon", Importance::Normal),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                Importance::from_raw_headers(raw.as_bytes()),
+                *want,
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn facts_normalise_and_cap_the_body() {
+        let big = "É".repeat(BODY_SCAN_LIMIT); // two bytes each: cut on a char boundary
+        let refs = vec!["root@x".to_string(), "mid@x".to_string()];
+        let f = MessageFacts::new(FactsInput {
+            sender: Some(" Bob@Example.ORG "),
+            recipients: vec!["Me@Home.example", " "],
+            subject: "Grüße",
+            body: &big,
+            list_id: Some("Dev.Lists.Example.org"),
+            message_key: "self@x",
+            in_reply_to: Some("mid@x"),
+            references: &refs,
+            ..Default::default()
+        });
+        assert_eq!(f.sender.as_deref(), Some("bob@example.org"));
+        assert_eq!(f.sender_domain(), Some("example.org"));
+        assert_eq!(f.recipients, ["me@home.example"]);
+        assert_eq!(f.subject_lc, "grüße");
+        assert!(f.body_lc.len() <= BODY_SCAN_LIMIT);
+        assert!(f.body_lc.starts_with('é'));
+        assert_eq!(f.list_id.as_deref(), Some("dev.lists.example.org"));
+        assert_eq!(f.conversation, "root@x");
+        let none = MessageFacts::new(FactsInput {
+            sender: Some("  "),
+            message_key: "k",
+            ..Default::default()
+        });
+        assert_eq!(none.sender, None);
+        assert_eq!(none.sender_domain(), None);
+        assert_eq!(none.conversation, "k");
+    }
+
+    #[test]
+    fn sender_patterns() {
+        assert_eq!(
+            SenderPattern::parse("Boss@X.org").unwrap(),
+            SenderPattern::Address("boss@x.org".into())
+        );
+        assert_eq!(
+            SenderPattern::parse("@X.org").unwrap(),
+            SenderPattern::Domain("x.org".into())
+        );
+        assert_eq!(
+            SenderPattern::parse("group:VIP").unwrap(),
+            SenderPattern::Group("VIP".into())
+        );
+        for bad in ["", "@", "group:", "boss", "@a b"] {
+            assert!(SenderPattern::parse(bad).is_err(), "{bad}");
+        }
+        assert!(domain_matches("example.org", "example.org"));
+        assert!(domain_matches("lists.example.org", "example.org"));
+        assert!(!domain_matches("badexample.org", "example.org"));
+        assert!(!domain_matches("org", "example.org"));
+    }
+}

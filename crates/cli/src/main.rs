@@ -385,55 +385,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let rt = runtime()?;
             rt.block_on(async {
-                // Shared with the server: the API's "sync now" and deletes wake the sync tasks.
-                let wake = Arc::new(tokio::sync::Notify::new());
-                let launch_secret =
-                    switchboard_server::random_hex(24).map_err(|e| anyhow!("{}", e.detail))?;
-                let options = switchboard_server::ServeOptions {
-                    tls,
-                    cert_and_key: tls_cert.zip(tls_key),
-                    host_names: host_name,
-                };
-                let server = switchboard_server::Server::bind(
-                    &dir,
+                let options = switchboard_server::EmbeddedOptions {
                     listen,
-                    wake.clone(),
-                    &launch_secret,
-                    options,
-                )
-                .await?;
-                let scheme = if server.tls_fingerprint.is_some() {
-                    "https"
-                } else {
-                    "http"
+                    serve: switchboard_server::ServeOptions {
+                        tls,
+                        cert_and_key: tls_cert.zip(tls_key),
+                        host_names: host_name,
+                    },
+                    sync: !no_sync,
+                    poll_interval: Duration::from_secs(interval),
                 };
-                println!("listening on {scheme}://{}", server.local_addr);
-                if let Some(fp) = &server.tls_fingerprint {
+                let app = switchboard_server::Embedded::bind(&dir, options).await?;
+                println!("listening on {}", app.base_url());
+                if let Some(fp) = app.tls_fingerprint() {
                     println!("certificate SHA-256 fingerprint (pin this on other devices): {fp}");
                 }
-                println!(
-                    "sign in this browser once: {scheme}://{}/login?secret={launch_secret}",
-                    server.local_addr
-                );
+                println!("sign in this browser once: {}", app.login_url(None));
                 let reporter: Arc<dyn switchboard_sync::Reporter> =
                     Arc::new(output::Progress::new(false));
-                let sync = async {
-                    if no_sync {
-                        std::future::pending::<()>().await;
-                    }
-                    let _ = switchboard_sync::watch_accounts(
-                        &dir,
-                        None,
-                        Duration::from_secs(interval.max(10)),
-                        reporter,
-                        wake,
-                    )
-                    .await;
-                    std::future::pending::<()>().await;
-                };
                 tokio::select! {
-                    r = server.run() => r.map_err(anyhow::Error::from),
-                    _ = sync => Ok(()),
+                    r = app.run(reporter) => r.map_err(anyhow::Error::from),
                     _ = tokio::signal::ctrl_c() => Ok(()),
                 }
             })?;

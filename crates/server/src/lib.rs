@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod embedded;
 mod error;
 mod guard;
 mod index;
@@ -24,6 +25,7 @@ use axum::Router;
 use switchboard_store::Store;
 
 pub use auth::{create_token, create_token_for, hash_token, Caller};
+pub use embedded::{Embedded, EmbeddedOptions, SyncTrigger};
 pub use error::ApiError;
 pub use index::{IndexSnapshot, IndexState};
 pub use openapi::ApiDoc;
@@ -124,6 +126,8 @@ pub enum ServeError {
     Tls(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("no secure random source for the launch secret: {0}")]
+    Random(String),
 }
 
 /// How to serve: plain HTTP is for loopback only; any other address gets TLS.
@@ -195,6 +199,11 @@ impl Server {
                 listen: local_addr,
             }),
         })
+    }
+
+    /// The message index; it moves with every change to the inbox.
+    pub fn index(&self) -> tokio::sync::watch::Receiver<IndexState> {
+        self.state.index.clone()
     }
 
     pub async fn run(self) -> Result<(), ServeError> {

@@ -99,6 +99,18 @@ pub async fn post_session(
 #[derive(Deserialize)]
 pub struct LoginQuery {
     secret: Option<String>,
+    /// Where to go once signed in (a path on this server, e.g. the desktop window's last view).
+    next: Option<String>,
+}
+
+/// A path on this server: `/…`, not `//host` or `/\host` (which browsers treat as another
+/// origin), and no control characters. Anything else would make `/login` an open redirect.
+pub fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.starts_with("/\\")
+        && !p.chars().any(|c| c.is_control())
+        && p.len() <= 2000
 }
 
 pub async fn login(
@@ -108,10 +120,19 @@ pub async fn login(
     let secret = q
         .secret
         .ok_or_else(|| ApiError::bad_request("'secret' is required"))?;
+    let next = match q.next {
+        Some(n) if !is_local_path(&n) => {
+            return Err(ApiError::bad_request(
+                "'next' must be a path on this server, starting with one '/'",
+            ))
+        }
+        Some(n) => n,
+        None => "/".to_string(),
+    };
     let id = state.sessions.exchange(&secret)?;
     Ok((
         StatusCode::SEE_OTHER,
-        [(SET_COOKIE, cookie(&id)), (LOCATION, "/".to_string())],
+        [(SET_COOKIE, cookie(&id)), (LOCATION, next)],
     )
         .into_response())
 }
@@ -136,6 +157,17 @@ mod tests {
         assert!(s.is_live(&id));
         assert!(s.exchange("s3cret").is_err(), "second use");
         assert!(!s.is_live("forged"));
+    }
+
+    #[test]
+    fn next_stays_on_this_server() {
+        assert!(is_local_path("/"));
+        assert!(is_local_path("/messages/42?view=unread#top"));
+        assert!(!is_local_path("//evil.example/"));
+        assert!(!is_local_path("/\\evil.example/"));
+        assert!(!is_local_path("https://evil.example/"));
+        assert!(!is_local_path("/a\r\nSet-Cookie: x=y"));
+        assert!(!is_local_path(""));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! * [`Switchboard`] — runs the `switchboard` CLI with its own data dir, HOME, XDG dirs and keyring.
 //! * [`TestMail`] and [`awkward_corpus`] — messages to deliver.
 //! * [`ImapProbe`] / [`Pop3Probe`] — minimal clients to ask the server directly.
+//! * [`SmtpSink`] — a scripted SMTP server (aiosmtpd) that records what it accepts.
 //!
 //! Every server binds 127.0.0.1 only, on free ports, with its files in its own temp dir. A
 //! missing server binary is an error naming the package to install (`scripts/install-deps.sh
@@ -18,6 +19,7 @@ pub mod keyring;
 pub mod mail;
 pub mod probe;
 pub mod runner;
+pub mod smtp;
 pub mod tls;
 pub mod util;
 
@@ -26,4 +28,5 @@ pub use keyring::KeyringSession;
 pub use mail::{awkward_corpus, awkward_corpus_small, TestMail};
 pub use probe::{ImapProbe, Pop3Probe, SelectInfo};
 pub use runner::{switchboard_bin, workspace_root, Switchboard};
+pub use smtp::{Received, SmtpSink};
 pub use tls::{CertKind, TlsMaterial};

@@ -5,6 +5,7 @@
 //! misconfigured account never blocks the others. Every account ends a pass with a visible
 //! state (ok, auth_failed, tls_error, unreachable, error) carrying the server's own words.
 
+pub mod append;
 pub mod engine;
 pub mod imap;
 mod imap_conn;

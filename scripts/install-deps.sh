@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages Switchboard needs. Idempotent; quick when all is installed.
 #
 #   scripts/install-deps.sh            # same as "run": build dependencies only
-#   scripts/install-deps.sh test       # + Dovecot, gnome-keyring, D-Bus, secret-tool, openssl, keyutils
+#   scripts/install-deps.sh test       # + Dovecot, Prosody, gnome-keyring, D-Bus, secret-tool, openssl, keyutils
 #   scripts/install-deps.sh bench      # + everything of "test", isync (mbsync) and GNU time
 #
 # Several sets may be given (e.g. "test bench"). Uses apt-get, through sudo when not root.
@@ -15,7 +15,7 @@ set -euo pipefail
 
 COMMON=(build-essential pkg-config libdbus-1-dev)
 TEST=(dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd gnome-keyring dbus dbus-x11
-      libsecret-tools openssl keyutils)
+      libsecret-tools openssl keyutils prosody)
 BENCH=(isync time wrk curl)
 
 usage() {
@@ -106,6 +106,11 @@ else
         echo "install-deps: note: the packaged dovecot.service was not started, but systemd may"
         echo "  start it at the next boot; the tests never need it. To keep it off:"
         echo "  sudo systemctl disable --now dovecot.service"
+    fi
+    if printf '%s\n' "${missing[@]}" | grep -q '^prosody$' && [ -d /run/systemd/system ]; then
+        echo "install-deps: note: the packaged prosody.service was not started, but systemd may"
+        echo "  start it at the next boot; the tests never need it. To keep it off:"
+        echo "  sudo systemctl disable --now prosody.service"
     fi
 fi
 

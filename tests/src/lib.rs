@@ -6,6 +6,8 @@
 //! * [`Switchboard`] — runs the `switchboard` CLI with its own data dir, HOME, XDG dirs and keyring.
 //! * [`TestMail`] and [`awkward_corpus`] — messages to deliver.
 //! * [`ImapProbe`] / [`Pop3Probe`] — minimal clients to ask the server directly.
+//! * [`Prosody`] — a private Prosody (XMPP, STARTTLS and direct TLS) per test, with users;
+//!   [`XmppPeer`] — a second XMPP client (slixmpp) driven by the test.
 //! * [`SmtpSink`] — a scripted SMTP server (aiosmtpd) that records what it accepts.
 //!
 //! Every server binds 127.0.0.1 only, on free ports, with its files in its own temp dir. A
@@ -18,15 +20,19 @@ pub mod http;
 pub mod keyring;
 pub mod mail;
 pub mod probe;
+pub mod prosody;
 pub mod runner;
 pub mod smtp;
 pub mod tls;
 pub mod util;
+pub mod xmpp_peer;
 
 pub use dovecot::{Dovecot, DovecotOptions, MailboxStatus, Ports};
 pub use keyring::KeyringSession;
 pub use mail::{awkward_corpus, awkward_corpus_small, TestMail};
 pub use probe::{ImapProbe, Pop3Probe, SelectInfo};
+pub use prosody::{Prosody, ProsodyOptions, XmppPorts};
 pub use runner::{switchboard_bin, workspace_root, Switchboard};
 pub use smtp::{Received, SmtpSink};
 pub use tls::{CertKind, TlsMaterial};
+pub use xmpp_peer::{PeerOptions, XmppPeer};

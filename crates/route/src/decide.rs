@@ -125,7 +125,8 @@ enum Test {
     Account(String),
     Sender(String),
     SenderDomain(String),
-    SenderGroup(String),
+    /// (lower-case key, name as written)
+    SenderGroup(String, String),
     Recipient(String),
     Subject(Vec<String>),
     Body(Vec<String>),
@@ -147,7 +148,9 @@ impl Test {
             Condition::SenderDomain { domain } => {
                 Test::SenderDomain(domain.trim().trim_start_matches('@').to_lowercase())
             }
-            Condition::SenderGroup { group } => Test::SenderGroup(group.trim().to_lowercase()),
+            Condition::SenderGroup { group } => {
+                Test::SenderGroup(group.trim().to_lowercase(), group.trim().to_string())
+            }
             Condition::Recipient { address } => Test::Recipient(address.trim().to_lowercase()),
             Condition::Subject { words: w } => Test::Subject(words(w)),
             Condition::Body { words: w } => Test::Body(words(w)),
@@ -166,7 +169,7 @@ impl Test {
             Test::Account(a) => f.accounts.iter().any(|x| x.eq_ignore_ascii_case(a)),
             Test::Sender(s) => f.sender.as_deref() == Some(s.as_str()),
             Test::SenderDomain(d) => f.sender_domain().is_some_and(|x| domain_matches(x, d)),
-            Test::SenderGroup(g) => groups.get(g).is_some_and(|m| m.contains(f).is_some()),
+            Test::SenderGroup(g, _) => groups.get(g).is_some_and(|m| m.contains(f).is_some()),
             Test::Recipient(r) => f.recipients.iter().any(|x| x == r),
             Test::Subject(w) => w.iter().all(|w| has_word(&f.subject_lc, w)),
             Test::Body(w) => w.iter().all(|w| has_word(&f.body_lc, w)),
@@ -200,7 +203,7 @@ impl Test {
             }
             Test::Sender(s) => format!("sender is {sender} (rule: {s})"),
             Test::SenderDomain(d) => format!("sender is {sender} (rule: domain {d})"),
-            Test::SenderGroup(g) => match groups.get(g) {
+            Test::SenderGroup(key, g) => match groups.get(key) {
                 None => format!("sender is {sender}; group '{g}' does not exist or has no members"),
                 Some(m) => match m.contains(f) {
                     Some(by) => format!("sender {sender} is in group '{g}' (as {by})"),

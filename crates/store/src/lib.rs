@@ -12,9 +12,11 @@
 
 mod accounts;
 mod changes;
+pub mod clock;
 mod deliveries;
 mod ingest;
 mod owners;
+mod profiles;
 mod query;
 mod schema;
 mod time;
@@ -36,6 +38,9 @@ pub use deliveries::{
 };
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
 pub use owners::validate_owner;
+pub use profiles::{
+    local_time, ProfilesOverview, RouteExplanation, RuleTrial, Routing, TrialMatch, TrialOutcome,
+};
 pub use query::{Channel, InboxQuery, MessageDetail, MessageSummary, SourceView};
 pub use schema::SCHEMA_VERSION;
 pub use time::{now_unix, rfc3339};
@@ -83,6 +88,9 @@ pub enum StoreError {
     AccountExists(String),
     #[error("no message with id {0}")]
     NoSuchMessage(i64),
+    /// A profile, rule or group that does not exist; the sentence names it.
+    #[error("{0}")]
+    NotFound(String),
     #[error("stored raw data of message {id} is damaged: {detail}")]
     Corrupt { id: i64, detail: String },
     #[error("invalid value for {field}: {detail}")]

@@ -273,6 +273,146 @@ CREATE TABLE delivery_event (
 ) STRICT;
 CREATE INDEX delivery_event_by_delivery ON delivery_event (delivery_id, id);
 "#,
+    // v8: routing. Profiles and rules are kept as JSON in the shapes of switchboard_route's
+    // types; the order of rules is `position`. routing_state is one row: the schedule (JSON)
+    // and the manual switch. profile_switch is the history of active-profile changes.
+    r#"
+CREATE TABLE profile (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    settings   TEXT NOT NULL,           -- JSON: switchboard_route::Profile
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE route_rule (
+    id         INTEGER PRIMARY KEY,
+    position   INTEGER NOT NULL,        -- evaluation order, 1..n
+    definition TEXT NOT NULL,           -- JSON: switchboard_route::Rule (its id is this row's)
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX route_rule_by_position ON route_rule (position, id);
+
+CREATE TABLE contact_group (
+    name       TEXT PRIMARY KEY COLLATE NOCASE,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE contact_group_member (
+    group_name TEXT NOT NULL REFERENCES contact_group (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    member     TEXT NOT NULL,           -- lower-case address or @domain
+    PRIMARY KEY (group_name, member)
+) STRICT;
+
+CREATE TABLE routing_state (
+    id                    INTEGER PRIMARY KEY CHECK (id = 1),
+    schedule              TEXT NOT NULL, -- JSON: switchboard_route::Schedule
+    manual_profile        TEXT,
+    manual_at             INTEGER,
+    manual_until_released INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE profile_switch (
+    id       INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,
+    profile  TEXT NOT NULL,
+    previous TEXT,
+    reason   TEXT NOT NULL CHECK (reason IN ('manual', 'released', 'scheduled', 'edited'))
+) STRICT;
+
+CREATE TABLE message_label (
+    message_id INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,
+    label      TEXT NOT NULL,
+    added_at   INTEGER NOT NULL,
+    PRIMARY KEY (message_id, label)
+) STRICT;
+CREATE INDEX message_label_by_label ON message_label (label);
+"#,
+    // Instant messaging (XMPP). An XMPP account is a row of `account` (kind 'xmpp', username
+    // = JID, host '' = DNS SRV); SQLite cannot change a CHECK constraint in place and rebuilding
+    // `account` would cascade-delete its sources, so the constraint's text is widened in the
+    // schema (SQLite's documented procedure for loosening a constraint: no row can break it).
+    // An IM is a message like any other: a `message` row (the text as body, the stanza as raw),
+    // a `source` row of the XMPP account (mailbox '', uidl = the key it was stored under), and
+    // an `im_message` row with what only IMs have.
+    r#"
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+SET sql = replace(sql, 'CHECK (kind IN (''imap'', ''pop3''))', 'CHECK (kind IN (''imap'', ''pop3'', ''xmpp''))')
+WHERE type = 'table' AND name = 'account';
+PRAGMA writable_schema = RESET;
+
+CREATE TABLE im_message (
+    message_id   INTEGER PRIMARY KEY REFERENCES message (id) ON DELETE CASCADE,
+    account_id   INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    contact      TEXT NOT NULL,         -- bare JID of the other side: the conversation
+    direction    TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    stanza_id    TEXT,                  -- the id our server's archive gave it (XEP-0359)
+    origin_id    TEXT,                  -- the sender's id (origin-id, else the id attribute)
+    thread       TEXT,
+    state        TEXT NOT NULL CHECK (state IN ('received', 'queued', 'sent', 'acked',
+                     'delivered', 'failed')),
+    state_detail TEXT,
+    at           INTEGER NOT NULL       -- unix ms: sent (delay stamp) or received
+) STRICT;
+CREATE INDEX im_by_conversation ON im_message (account_id, contact, at);
+CREATE INDEX im_by_origin ON im_message (account_id, origin_id) WHERE origin_id IS NOT NULL;
+CREATE INDEX im_outbox ON im_message (account_id, message_id) WHERE state = 'queued';
+
+-- Every key an IM was seen under (archive id, origin id, sender + id + text): the same message
+-- coming live, as a carbon, from offline storage and from the archive is stored once, and one
+-- deleted here is not brought back by the next archive catch-up (the key outlives it).
+CREATE TABLE im_seen (
+    account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    key        TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    PRIMARY KEY (account_id, key)
+) STRICT, WITHOUT ROWID;
+
+-- Contacts (the roster) and their last known presence.
+CREATE TABLE im_contact (
+    account_id   INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    jid          TEXT NOT NULL,
+    name         TEXT,
+    subscription TEXT NOT NULL DEFAULT 'none',
+    in_roster    INTEGER NOT NULL DEFAULT 1,
+    presence     TEXT NOT NULL DEFAULT 'offline',   -- offline | available | chat | away | xa | dnd
+    status       TEXT,
+    presence_at  INTEGER,
+    PRIMARY KEY (account_id, jid)
+) STRICT;
+
+-- Where the archive (MAM) catch-up of an account stands: the archive id of the newest message
+-- stored with everything before it, and its time (used when the server no longer knows the id).
+CREATE TABLE im_sync (
+    account_id    INTEGER PRIMARY KEY REFERENCES account (id) ON DELETE CASCADE,
+    archive_after TEXT,
+    archive_at    INTEGER,
+    updated_at    INTEGER NOT NULL
+) STRICT;
+
+-- The conversation map (seed 001's message map): each message forwarded as an IM, with where a
+-- reply to it goes. `ref` is the short reference shown in the IM; references are reused least
+-- recently used first when an IM address has too many, and entries expire after idle time.
+CREATE TABLE im_forward (
+    id              INTEGER PRIMARY KEY,
+    account_id      INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    im_to           TEXT NOT NULL,      -- the person's own IM address (bare JID)
+    ref             TEXT NOT NULL,
+    thread          TEXT NOT NULL,      -- the <thread> of the forward
+    im_id           TEXT NOT NULL,      -- the forward's stanza id (XEP-0461 replies point at it)
+    message_id      INTEGER REFERENCES message (id) ON DELETE SET NULL,
+    delivery_id     INTEGER,
+    orig_channel    TEXT NOT NULL CHECK (orig_channel IN ('mail', 'im')),
+    orig_account_id INTEGER REFERENCES account (id) ON DELETE SET NULL,
+    orig_sender     TEXT NOT NULL,      -- where a reply goes (mail address or JID)
+    created_at      INTEGER NOT NULL,
+    last_used_at    INTEGER NOT NULL,
+    UNIQUE (account_id, im_to, ref)
+) STRICT;
+CREATE INDEX im_forward_by_thread ON im_forward (account_id, thread);
+CREATE INDEX im_forward_by_im_id ON im_forward (account_id, im_id);
+"#,
 ];
 
 /// The schema version this build writes.

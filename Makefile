@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test bench deps-run deps-test deps-bench lint build-test unit e2e fmt clean
+.PHONY: run test bench deps-run deps-test deps-bench lint build-test unit e2e fmt clean ui ui-test
 
 deps-run:
 	@scripts/install-deps.sh run
@@ -17,7 +17,15 @@ deps-test:
 deps-bench:
 	@scripts/install-deps.sh bench
 
-run: deps-run
+# The web UI (ui/ → ui/dist/); the server embeds it into the binary at build time.
+ui:
+	@scripts/build-ui.sh
+
+# Its unit tests (Vitest) and type check; the browser end-to-end test is tests/tests/ui_e2e.rs.
+ui-test: ui
+	cd ui && npm run --silent check && npm test
+
+run: deps-run ui
 	$(CARGO) build --release -p switchboard-cli
 	@scripts/run.sh ./target/release/switchboard
 
@@ -29,13 +37,14 @@ lint:
 build-test:
 	$(CARGO) build -p switchboard-cli --bin switchboard
 
-test: deps-test lint build-test
+test: deps-test ui-test lint build-test
 	SWITCHBOARD_BIN=$(CURDIR)/target/debug/switchboard $(CARGO) test --workspace -- --test-threads=2
 
-bench: deps-bench
+bench: deps-bench ui
 	$(CARGO) build --release -p switchboard-cli
 	scripts/bench-sync.sh ./target/release/switchboard
 	scripts/bench-index.sh ./target/release/switchboard
+	scripts/bench-ui.sh ./target/release/switchboard
 
 fmt:
 	$(CARGO) fmt --all

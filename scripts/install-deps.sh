@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages Switchboard needs. Idempotent; quick when all is installed.
 #
 #   scripts/install-deps.sh            # same as "run": build dependencies only
-#   scripts/install-deps.sh test       # + Dovecot, Prosody, gnome-keyring, D-Bus, secret-tool, openssl, keyutils
+#   scripts/install-deps.sh test       # + Dovecot, Prosody, gnome-keyring, D-Bus, secret-tool, openssl, keyutils, Chromium
 #   scripts/install-deps.sh bench      # + everything of "test", isync (mbsync) and GNU time
 #
 # Several sets may be given (e.g. "test bench"). Uses apt-get, through sudo when not root.
@@ -15,7 +15,7 @@ set -euo pipefail
 
 COMMON=(build-essential pkg-config libdbus-1-dev)
 TEST=(dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd gnome-keyring dbus dbus-x11
-      libsecret-tools openssl keyutils prosody)
+      libsecret-tools openssl keyutils prosody chromium)
 BENCH=(isync time wrk curl)
 
 usage() {

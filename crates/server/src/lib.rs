@@ -14,6 +14,7 @@ mod index;
 mod openapi;
 mod session;
 mod tls;
+mod ui;
 mod write;
 
 use std::net::SocketAddr;
@@ -105,7 +106,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(session::login))
         .route("/api/session", axum::routing::post(session::post_session))
         .merge(api)
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        // The web UI's page and files; anything else is the API's JSON 404.
+        .fallback(ui::serve)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::same_origin,

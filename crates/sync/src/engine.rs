@@ -2,6 +2,7 @@
 //! one slow, dead or misconfigured account never blocks the others. Records each account's
 //! visible state (syncing n/m, ok, auth_failed, tls_error, unreachable, error + the server's words).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -202,6 +203,11 @@ pub async fn test_account(data_dir: &Path, name: &str) -> Result<String, SyncErr
 /// Keeps syncing until the future is dropped: IMAP accounts wait with IDLE on INBOX (or poll
 /// when the server lacks IDLE), POP3 accounts poll every `interval`. Errors back off
 /// exponentially (30 s up to 10 min) and are recorded in the account state.
+///
+/// The account list is read again whenever `wake` fires (the API adds, edits and removes
+/// accounts and then wakes sync) and every few seconds: a new account gets its task, a removed
+/// one loses it, and one whose settings changed is restarted with them, so a running server
+/// never needs a restart for account changes.
 pub async fn watch_accounts(
     data_dir: &Path,
     only: Option<&str>,
@@ -209,23 +215,72 @@ pub async fn watch_accounts(
     reporter: Arc<dyn Reporter>,
     wake: Arc<tokio::sync::Notify>,
 ) -> Result<(), SyncError> {
+    const RECHECK: Duration = Duration::from_secs(5);
     let store = Store::open_in(data_dir)?;
     let db = store.path().to_path_buf();
-    let accounts = selected(&store, only)?;
+    // The first read's errors (no such account) are the caller's; later ones are retried.
+    let mut accounts = selected(&store, only)?;
     drop(store);
-    let mut tasks = Vec::new();
-    for account in accounts {
-        let db = db.clone();
-        let reporter = reporter.clone();
-        let wake = wake.clone();
-        tasks.push(tokio::spawn(async move {
-            watch_one(db, account, interval, reporter, wake).await
-        }));
+    let mut running: HashMap<i64, (String, tokio::task::JoinHandle<()>)> = HashMap::new();
+    loop {
+        let wanted: HashMap<i64, String> =
+            accounts.iter().map(|a| (a.id, settings_key(a))).collect();
+        running.retain(|id, (key, task)| {
+            let keep = wanted.get(id) == Some(key);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for account in accounts {
+            if running.contains_key(&account.id) {
+                continue;
+            }
+            let key = settings_key(&account);
+            let id = account.id;
+            let db = db.clone();
+            let reporter = reporter.clone();
+            let wake = wake.clone();
+            let task =
+                tokio::spawn(async move { watch_one(db, account, interval, reporter, wake).await });
+            running.insert(id, (key, task));
+        }
+        accounts = loop {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(RECHECK) => {}
+            }
+            match Store::open(&db).map(|s| selected(&s, only)) {
+                Ok(Ok(list)) => break list,
+                // Removed while we watch it (`only`): nothing left to run.
+                Ok(Err(SyncError::Store(switchboard_store::StoreError::NoSuchAccount(_)))) => {
+                    break vec![]
+                }
+                // The store is busy or failing: keep what runs and look again later.
+                _ => continue,
+            }
+        };
     }
-    for t in tasks {
-        let _ = t.await;
-    }
-    Ok(())
+}
+
+/// What a running task was started with; a change restarts it. State columns are left out:
+/// they change with every pass.
+fn settings_key(a: &Account) -> String {
+    format!(
+        "{:?}",
+        (
+            &a.name,
+            a.kind,
+            &a.host,
+            a.port,
+            a.tls,
+            &a.username,
+            &a.trust_cert,
+            &a.mailboxes,
+            &a.policy,
+            &a.owner
+        )
+    )
 }
 
 async fn watch_one(

@@ -1,0 +1,230 @@
+// The one way the UI talks to the embedded server: its HTTP/JSON API. The session cookie
+// (from /login?secret=…) rides along with every same-origin request; nothing is stored here.
+
+import type {
+  Account,
+  AccountPatch,
+  AccountTestFailure,
+  Changes,
+  MessagePage,
+  MessageSummary,
+  MessageView,
+  NewAccount,
+  Profile,
+  SyncStateEntry,
+} from './types'
+
+export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>
+
+/** An answer that was not a success: the server's code and sentence, or what went wrong. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+  ) {
+    super(detail)
+    this.name = 'ApiError'
+  }
+
+  /** No session: the page was opened without signing in. */
+  get signedOut(): boolean {
+    return this.status === 401
+  }
+}
+
+export interface ListOptions {
+  cursor?: string | null
+  limit?: number
+  account?: string | null
+  unread?: boolean
+  flagged?: boolean
+}
+
+export type AddAccountResult =
+  | { ok: true; account: Account }
+  | { ok: false; failure: AccountTestFailure }
+
+/** Query string from defined, non-empty, non-false values, in the given order. */
+export function queryString(params: Record<string, string | number | boolean | null | undefined>): string {
+  const parts: string[] = []
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '' || v === false) continue
+    parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+  }
+  return parts.length ? `?${parts.join('&')}` : ''
+}
+
+export class Api {
+  constructor(
+    private readonly fetchFn: FetchFn = (i, init) => fetch(i, init),
+    private readonly base = '',
+  ) {}
+
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    let r: Response
+    try {
+      r = await this.fetchFn(this.base + path, {
+        credentials: 'same-origin',
+        ...init,
+        headers: { Accept: 'application/json', ...(init.headers ?? {}) },
+      })
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e
+      throw new ApiError(0, 'unreachable', `The Switchboard server did not answer (${String(e)}).`)
+    }
+    return r
+  }
+
+  private async fail(r: Response): Promise<never> {
+    let code = 'http_' + r.status
+    let detail = `${r.status} ${r.statusText}`.trim()
+    try {
+      const body = await r.json()
+      if (body && typeof body.detail === 'string') detail = body.detail
+      if (body && typeof body.error === 'string') code = body.error
+    } catch {
+      // Not JSON: keep the status line.
+    }
+    throw new ApiError(r.status, code, detail)
+  }
+
+  private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const r = await this.request(path, init)
+    if (!r.ok) return this.fail(r)
+    return (await r.json()) as T
+  }
+
+  private async send(method: string, path: string, body?: unknown): Promise<Response> {
+    return this.request(path, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+  }
+
+  listMessages(o: ListOptions = {}, signal?: AbortSignal): Promise<MessagePage> {
+    const q = queryString({
+      limit: o.limit ?? 200,
+      cursor: o.cursor,
+      account: o.account,
+      unread: o.unread,
+      flagged: o.flagged,
+    })
+    return this.json(`/api/messages${q}`, { signal })
+  }
+
+  message(id: number, remote: 'allow' | 'block' = 'block', signal?: AbortSignal): Promise<MessageView> {
+    return this.json(`/api/messages/${id}${remote === 'allow' ? '?remote=allow' : ''}`, { signal })
+  }
+
+  async raw(id: number): Promise<string> {
+    const r = await this.request(`/api/messages/${id}/raw`, { headers: { Accept: 'message/rfc822' } })
+    if (!r.ok) return this.fail(r)
+    return r.text()
+  }
+
+  rawUrl(id: number): string {
+    return `${this.base}/api/messages/${id}/raw`
+  }
+
+  attachmentUrl(id: number, index: number): string {
+    return `${this.base}/api/messages/${id}/attachments/${index}`
+  }
+
+  async setFlags(id: number, flags: { seen?: boolean; flagged?: boolean }): Promise<string[]> {
+    const r = await this.send('PATCH', `/api/messages/${id}`, flags)
+    if (!r.ok) return this.fail(r)
+    return ((await r.json()) as { flags: string[] }).flags
+  }
+
+  async deleteMessage(id: number, keepalive = false): Promise<void> {
+    const r = await this.request(`/api/messages/${id}`, { method: 'DELETE', keepalive })
+    // Already gone is what we wanted.
+    if (!r.ok && r.status !== 404) return this.fail(r)
+  }
+
+  async search(text: string, limit = 200, signal?: AbortSignal): Promise<MessageSummary[]> {
+    const q = queryString({ q: text, limit })
+    const body = await this.json<{ messages: MessageSummary[] }>(`/api/search${q}`, { signal })
+    return body.messages
+  }
+
+  accounts(): Promise<Account[]> {
+    return this.json('/api/accounts')
+  }
+
+  /** Adds an account; the server logs in first and keeps nothing when that fails (422). */
+  async addAccount(a: NewAccount): Promise<AddAccountResult> {
+    const r = await this.send('POST', '/api/accounts', a)
+    if (r.status === 422) return { ok: false, failure: (await r.json()) as AccountTestFailure }
+    if (!r.ok) return this.fail(r)
+    return { ok: true, account: (await r.json()) as Account }
+  }
+
+  async updateAccount(name: string, patch: AccountPatch): Promise<Account> {
+    const r = await this.send('PATCH', `/api/accounts/${encodeURIComponent(name)}`, patch)
+    if (!r.ok) return this.fail(r)
+    return (await r.json()) as Account
+  }
+
+  async removeAccount(name: string): Promise<void> {
+    const r = await this.send('DELETE', `/api/accounts/${encodeURIComponent(name)}`)
+    if (!r.ok) return this.fail(r)
+  }
+
+  syncStatus(): Promise<SyncStateEntry[]> {
+    return this.json('/api/sync')
+  }
+
+  async syncNow(): Promise<void> {
+    const r = await this.send('POST', '/api/sync')
+    if (!r.ok) return this.fail(r)
+  }
+
+  async index(): Promise<number> {
+    return (await this.json<{ seq: number }>('/api/index')).seq
+  }
+
+  changes(since: number, limit = 500): Promise<Changes> {
+    return this.json(`/api/changes${queryString({ since: String(since), limit })}`)
+  }
+
+  /** The profiles, or null when this server has no profiles API. */
+  async profiles(): Promise<Profile[] | null> {
+    const r = await this.request('/api/profiles')
+    if (r.status === 404) return null
+    if (!r.ok) return this.fail(r)
+    return normalizeProfiles(await r.json())
+  }
+
+  /** Switches profile by hand (until the schedule's next change). */
+  async activateProfile(name: string): Promise<void> {
+    const r = await this.send('POST', '/api/profiles/active', { name })
+    if (!r.ok) return this.fail(r)
+  }
+}
+
+/**
+ * Accepts `[{name, active}]`, or an overview `{profiles: [...], active: "name" | {name, ...},
+ * why}` (the store's profiles overview).
+ */
+export function normalizeProfiles(body: unknown): Profile[] {
+  const b = body as { profiles?: unknown; active?: unknown; why?: unknown }
+  const list = Array.isArray(body) ? body : Array.isArray(b?.profiles) ? b.profiles : []
+  const activeField = b?.active as { name?: unknown } | string | undefined
+  const active =
+    typeof activeField === 'string' ? activeField : typeof activeField?.name === 'string' ? activeField.name : null
+  const why = typeof b?.why === 'string' ? b.why : undefined
+  return (list as Record<string, unknown>[])
+    .filter((p) => p && typeof p.name === 'string')
+    .map((p) => {
+      const isActive = p.active === true || p.name === active
+      return {
+        name: p.name as string,
+        label: typeof p.label === 'string' ? p.label : undefined,
+        active: isActive,
+        why: isActive ? why : undefined,
+      }
+    })
+}

@@ -1,0 +1,148 @@
+// Shapes of the embedded server's JSON API (see /api/openapi.json).
+
+export interface Address {
+  email: string
+  name?: string | null
+}
+
+export interface SourceView {
+  account: string
+  kind: string
+  mailbox?: string | null
+  remote_id: string
+  state: string
+  delete_pending: boolean
+}
+
+export interface MessageSummary {
+  id: number
+  message_id: string
+  subject: string
+  from?: Address | null
+  to: Address[]
+  date?: string | null
+  date_unix: number
+  size: number
+  flags: string[]
+  has_attachments: boolean
+  /** `mail` or `im`, when the server tells. */
+  channel?: string
+  sources: SourceView[]
+}
+
+export interface AttachmentMeta {
+  index: number
+  content_type: string
+  filename?: string | null
+  size: number
+  inline: boolean
+  content_id?: string | null
+}
+
+export interface MessageView extends MessageSummary {
+  cc: Address[]
+  reply_to: Address[]
+  in_reply_to?: string | null
+  references: string[]
+  list_id?: string | null
+  text_body?: string | null
+  html_body?: string | null
+  attachments: AttachmentMeta[]
+  parse_problems: string[]
+  remote_blocked: number
+}
+
+export interface MessagePage {
+  messages: MessageSummary[]
+  next_cursor?: string | null
+}
+
+export interface AccountState {
+  state: string
+  detail?: string | null
+  at?: number | null
+}
+
+export type AccountKind = 'imap' | 'pop3'
+export type TlsMode = 'implicit' | 'starttls'
+
+export interface Account {
+  id: number
+  name: string
+  kind: AccountKind
+  host: string
+  port: number
+  tls: TlsMode
+  username: string
+  mailboxes: string[]
+  policy: string
+  trust_cert?: string | null
+  created_at: number
+  last_sync_at?: number | null
+  owner?: string | null
+  state: AccountState
+}
+
+export interface NewAccount {
+  kind: AccountKind
+  name: string
+  host: string
+  port?: number
+  tls?: TlsMode
+  username: string
+  password: string
+  trust_cert?: string
+  mailboxes?: string[]
+  policy?: string
+  test?: boolean
+}
+
+export interface AccountPatch {
+  host?: string
+  port?: number
+  tls?: TlsMode
+  username?: string
+  password?: string
+  policy?: string
+  trust_cert?: string | null
+  mailboxes?: string[]
+}
+
+export interface AccountTestFailure {
+  error: string
+  detail: string
+  fingerprint?: string | null
+}
+
+export interface SyncStateEntry {
+  account: string
+  state: string
+  detail?: string | null
+  at?: number | null
+  last_sync_at?: number | null
+}
+
+export interface ChangedMessage {
+  id: number
+  size: number
+  subject: string
+  from?: string | null
+  date?: string | null
+}
+
+export interface Changes {
+  seq: number
+  more: boolean
+  resync: boolean
+  added: ChangedMessage[]
+  updated: ChangedMessage[]
+  removed: number[]
+}
+
+export interface Profile {
+  name: string
+  active: boolean
+  label?: string
+  /** Why this one is active (manual, scheduled…), in words. */
+  why?: string
+}

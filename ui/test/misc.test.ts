@@ -181,3 +181,27 @@ describe('formatListDate', async () => {
     expect(formatListDate(at(new Date(2024, 0, 2)), now)).toMatch(/2024/)
   })
 })
+
+describe('TrustedSenders', async () => {
+  const { TrustedSenders } = await import('../src/lib/remote')
+  function memory() {
+    const m = new Map<string, string>()
+    return { getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v), m }
+  }
+  it('remembers senders case-insensitively', () => {
+    const store = memory()
+    const t = new TrustedSenders(store)
+    expect(t.has('News@Example.org')).toBe(false)
+    t.add('News@Example.org')
+    expect(new TrustedSenders(store).has('news@example.org')).toBe(true)
+    expect(t.has(null)).toBe(false)
+  })
+  it('survives damaged or missing storage', () => {
+    const store = memory()
+    store.m.set('switchboard.remote-images.senders', '{broken')
+    expect(new TrustedSenders(store).has('a@b')).toBe(false)
+    const none = new TrustedSenders(null)
+    none.add('a@b')
+    expect(none.has('a@b')).toBe(false)
+  })
+})

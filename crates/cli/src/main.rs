@@ -1,6 +1,7 @@
 //! `switchboard`: the headless command line over the consolidated store and sync engine.
 
 mod output;
+mod routing;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -112,6 +113,22 @@ enum Command {
     /// Delete a message here; reverse sync deletes it on the servers at the next sync
     /// (per account policy).
     Delete { id: i64 },
+    /// Profiles: list, show, use (by hand, until the next scheduled change), release, add,
+    /// edit, remove, history.
+    #[command(subcommand)]
+    Profile(routing::ProfileCommand),
+    /// The weekly schedule that picks the active profile.
+    #[command(subcommand)]
+    Schedule(routing::ScheduleCommand),
+    /// Routing rules: list, add, remove, move, try before saving, make from a message.
+    #[command(subcommand)]
+    Rule(routing::RuleCommand),
+    /// Contact groups (such as VIP) that rules and profiles name.
+    #[command(subcommand)]
+    Group(routing::GroupCommand),
+    /// How the router decides about a message.
+    #[command(subcommand)]
+    Route(routing::RouteCommand),
     /// Print messages as they arrive at a running `switchboard serve` (the index client: it asks
     /// the server's index and fetches only what changed).
     Watch {
@@ -477,6 +494,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Profile(cmd) => routing::profile(&dir, cmd),
+        Command::Schedule(cmd) => routing::schedule(&dir, cmd),
+        Command::Rule(cmd) => routing::rule(&dir, cmd),
+        Command::Group(cmd) => routing::group(&dir, cmd),
+        Command::Route(cmd) => routing::route(&dir, cmd),
         Command::Delete { id } => {
             let mut store = Store::open_in(&dir)?;
             store.delete_message(id)?;

@@ -47,9 +47,27 @@ pub enum ChannelTarget {
     /// This desktop's notifications.
     Desktop,
     /// Forward by mail to this address.
-    Mail { address: String },
+    Mail {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$",
+                max_length = 254
+            )
+        )]
+        address: String,
+    },
     /// Forward as an instant message to this address (e.g. a JID).
-    Im { address: String },
+    Im {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$",
+                max_length = 254
+            )
+        )]
+        address: String,
+    },
 }
 
 impl ChannelTarget {
@@ -112,16 +130,42 @@ pub enum Action {
     /// A notification on this desktop.
     Notify { urgency: Urgency },
     /// Forward by mail (SMTP) to an address.
-    ForwardMail { to: String },
+    ForwardMail {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$",
+                max_length = 254
+            )
+        )]
+        to: String,
+    },
     /// Forward as an instant message to an address.
-    ForwardIm { to: String },
+    ForwardIm {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$",
+                max_length = 254
+            )
+        )]
+        to: String,
+    },
     /// Keep the message back; it is released with the others held, as one digest, when the
     /// profile changes or at the profile's release time (see [`crate::hold`]).
     Hold,
     /// Mark the message read in the store.
     MarkRead,
     /// Add a label to the message in the store.
-    Label { label: String },
+    Label {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$"
+            )
+        )]
+        label: String,
+    },
     /// Stop: no later rule is looked at, and the profile's default action is not applied.
     /// Never part of a decision's actions.
     Stop,

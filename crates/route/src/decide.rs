@@ -21,7 +21,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{domain_matches, Importance, MessageChannel, MessageFacts, SenderPattern};
+use crate::facts::{
+    domain_matches, Importance, MessageChannel, MessageFacts, SenderPattern, WordIndex,
+};
 use crate::rule::{Condition, ContactGroup, Rule};
 use crate::{Action, DefaultAction, Profile, Urgency};
 
@@ -97,10 +99,35 @@ impl Decision {
     }
 }
 
+/// FNV-1a as a `Hasher`: group lookups hash short addresses millions of times, and the keys
+/// are the person's own contacts, not attacker-chosen in bulk.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastSet = std::collections::HashSet<String, std::hash::BuildHasherDefault<Fnv>>;
+
 /// A contact group made ready for lookups.
 #[derive(Debug, Clone, Default)]
 struct Members {
-    addresses: std::collections::HashSet<String>,
+    addresses: FastSet,
     domains: Vec<String>,
 }
 
@@ -118,6 +145,25 @@ impl Members {
     }
 }
 
+/// A word of a subject or body condition, lower-cased; a plain one (letters and digits
+/// only) is looked up in the message's word index by its hash.
+#[derive(Debug, Clone)]
+struct Word {
+    text: String,
+    hash: Option<u64>,
+}
+
+impl Word {
+    fn new(w: &str) -> Word {
+        let text = w.to_lowercase();
+        let plain = !text.is_empty() && text.chars().all(char::is_alphanumeric);
+        Word {
+            hash: plain.then(|| crate::facts::word_hash(&text)),
+            text,
+        }
+    }
+}
+
 /// A condition made ready to compare: lower-cased, words split, groups resolved by name.
 #[derive(Debug, Clone)]
 enum Test {
@@ -125,11 +171,11 @@ enum Test {
     Account(String),
     Sender(String),
     SenderDomain(String),
-    /// (lower-case key, name as written)
-    SenderGroup(String, String),
+    /// (the group's index in the rule set, when it exists; its name as written)
+    SenderGroup(Option<usize>, String),
     Recipient(String),
-    Subject(Vec<String>),
-    Body(Vec<String>),
+    Subject(Vec<Word>),
+    Body(Vec<Word>),
     SizeAtLeast(u64),
     SizeBelow(u64),
     Attachment(bool),
@@ -139,8 +185,8 @@ enum Test {
 }
 
 impl Test {
-    fn new(c: &Condition) -> Test {
-        let words = |w: &str| w.split_whitespace().map(str::to_lowercase).collect();
+    fn new(c: &Condition, groups: &HashMap<String, usize>) -> Test {
+        let words = |w: &str| w.split_whitespace().map(Word::new).collect();
         match c {
             Condition::Channel { channel } => Test::Channel(*channel),
             Condition::Account { account } => Test::Account(account.clone()),
@@ -148,9 +194,10 @@ impl Test {
             Condition::SenderDomain { domain } => {
                 Test::SenderDomain(domain.trim().trim_start_matches('@').to_lowercase())
             }
-            Condition::SenderGroup { group } => {
-                Test::SenderGroup(group.trim().to_lowercase(), group.trim().to_string())
-            }
+            Condition::SenderGroup { group } => Test::SenderGroup(
+                groups.get(&group.trim().to_lowercase()).copied(),
+                group.trim().to_string(),
+            ),
             Condition::Recipient { address } => Test::Recipient(address.trim().to_lowercase()),
             Condition::Subject { words: w } => Test::Subject(words(w)),
             Condition::Body { words: w } => Test::Body(words(w)),
@@ -163,16 +210,18 @@ impl Test {
         }
     }
 
-    fn holds(&self, f: &MessageFacts, groups: &HashMap<String, Members>) -> bool {
+    fn holds(&self, f: &MessageFacts, groups: &[Members]) -> bool {
         match self {
             Test::Channel(c) => f.channel == *c,
             Test::Account(a) => f.accounts.iter().any(|x| x.eq_ignore_ascii_case(a)),
             Test::Sender(s) => f.sender.as_deref() == Some(s.as_str()),
             Test::SenderDomain(d) => f.sender_domain().is_some_and(|x| domain_matches(x, d)),
-            Test::SenderGroup(g, _) => groups.get(g).is_some_and(|m| m.contains(f).is_some()),
+            Test::SenderGroup(g, _) => g.is_some_and(|i| groups[i].contains(f).is_some()),
             Test::Recipient(r) => f.recipients.iter().any(|x| x == r),
-            Test::Subject(w) => w.iter().all(|w| has_word(&f.subject_lc, w)),
-            Test::Body(w) => w.iter().all(|w| has_word(&f.body_lc, w)),
+            Test::Subject(w) => w
+                .iter()
+                .all(|w| text_has(&f.subject_lc, &f.subject_words, w)),
+            Test::Body(w) => w.iter().all(|w| text_has(&f.body_lc, &f.body_words, w)),
             Test::SizeAtLeast(n) => f.size >= *n,
             Test::SizeBelow(n) => f.size < *n,
             Test::Attachment(p) => f.has_attachment == *p,
@@ -183,7 +232,7 @@ impl Test {
     }
 
     /// A sentence about this message and this condition, whether it held or not.
-    fn explain(&self, f: &MessageFacts, groups: &HashMap<String, Members>) -> String {
+    fn explain(&self, f: &MessageFacts, groups: &[Members]) -> String {
         let sender = f.sender.as_deref().unwrap_or("(none)");
         match self {
             Test::Channel(c) => format!(
@@ -203,7 +252,7 @@ impl Test {
             }
             Test::Sender(s) => format!("sender is {sender} (rule: {s})"),
             Test::SenderDomain(d) => format!("sender is {sender} (rule: domain {d})"),
-            Test::SenderGroup(key, g) => match groups.get(key) {
+            Test::SenderGroup(key, g) => match key.map(|i| &groups[i]) {
                 None => format!("sender is {sender}; group '{g}' does not exist or has no members"),
                 Some(m) => match m.contains(f) {
                     Some(by) => format!("sender {sender} is in group '{g}' (as {by})"),
@@ -217,8 +266,8 @@ impl Test {
                     format!("{r} is not among the {} recipients", f.recipients.len())
                 }
             }
-            Test::Subject(w) => word_sentence("subject", &f.subject_lc, w),
-            Test::Body(w) => word_sentence("body", &f.body_lc, w),
+            Test::Subject(w) => word_sentence("subject", &f.subject_lc, &f.subject_words, w),
+            Test::Body(w) => word_sentence("body", &f.body_lc, &f.body_words, w),
             Test::SizeAtLeast(n) => format!("size is {} bytes (rule: at least {n})", f.size),
             Test::SizeBelow(n) => format!("size is {} bytes (rule: below {n})", f.size),
             Test::Attachment(p) => format!(
@@ -255,16 +304,28 @@ fn quote_list(items: &[String]) -> String {
         .join(", ")
 }
 
-fn word_sentence(field: &str, text: &str, words: &[String]) -> String {
-    let missing: Vec<&str> = words
-        .iter()
-        .filter(|w| !has_word(text, w))
-        .map(String::as_str)
-        .collect();
+fn word_sentence(field: &str, text: &str, index: &WordIndex, words: &[Word]) -> String {
+    let (found, missing): (Vec<&Word>, Vec<&Word>) =
+        words.iter().partition(|w| text_has(text, index, w));
+    let list = |ws: Vec<&Word>| {
+        ws.iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     if missing.is_empty() {
-        format!("{field} has '{}'", words.join(" "))
+        format!("{field} has '{}'", list(found))
     } else {
-        format!("{field} lacks '{}'", missing.join(" "))
+        format!("{field} lacks '{}'", list(missing))
+    }
+}
+
+/// A word condition: through the word index for plain words, by scanning for the others
+/// ("e-mail", "re:").
+fn text_has(text: &str, index: &WordIndex, w: &Word) -> bool {
+    match w.hash {
+        Some(h) => index.contains_hashed(text, &w.text, h),
+        None => has_word(text, &w.text),
     }
 }
 
@@ -308,16 +369,25 @@ struct Compiled {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Compiled>,
-    groups: HashMap<String, Members>,
+    groups: Vec<Members>,
+    /// Lower-case group name to its index in `groups`.
+    group_index: HashMap<String, usize>,
 }
 
 impl RuleSet {
     /// Prepares `rules` (in order) and `groups`. Invalid rules are not refused here (the
     /// store refuses them on saving); a condition that cannot hold simply does not.
     pub fn new(rules: &[Rule], groups: &[ContactGroup]) -> RuleSet {
-        let mut g: HashMap<String, Members> = HashMap::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut members: Vec<Members> = Vec::new();
         for group in groups {
-            let m = g.entry(group.name.trim().to_lowercase()).or_default();
+            let i = *index
+                .entry(group.name.trim().to_lowercase())
+                .or_insert_with(|| {
+                    members.push(Members::default());
+                    members.len() - 1
+                });
+            let m = &mut members[i];
             for member in &group.members {
                 match SenderPattern::parse(member) {
                     Ok(SenderPattern::Address(a)) => {
@@ -332,7 +402,7 @@ impl RuleSet {
             .iter()
             .map(|r| Compiled {
                 profiles: r.profiles.iter().map(|p| p.trim().to_lowercase()).collect(),
-                tests: r.conditions.iter().map(Test::new).collect(),
+                tests: r.conditions.iter().map(|c| Test::new(c, &index)).collect(),
                 routes: r
                     .actions
                     .iter()
@@ -341,7 +411,11 @@ impl RuleSet {
                 rule: r.clone(),
             })
             .collect();
-        RuleSet { rules, groups: g }
+        RuleSet {
+            rules,
+            groups: members,
+            group_index: index,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -367,18 +441,26 @@ impl RuleSet {
         }
     }
 
+    /// Whether the sender matches a VIP pattern of a profile (address, @domain, group:NAME).
+    /// Patterns are usually written in lower case already; only others are lower-cased here.
     fn sender_in(&self, pattern: &str, f: &MessageFacts) -> bool {
-        match SenderPattern::parse(pattern) {
-            Ok(SenderPattern::Address(a)) => f.sender.as_deref() == Some(a.as_str()),
-            Ok(SenderPattern::Domain(d)) => {
-                f.sender_domain().is_some_and(|x| domain_matches(x, &d))
-            }
-            Ok(SenderPattern::Group(g)) => self
-                .groups
-                .get(&g.to_lowercase())
-                .is_some_and(|m| m.contains(f).is_some()),
-            Err(_) => false,
+        let lowered;
+        let p = if pattern.chars().any(char::is_uppercase) {
+            lowered = pattern.to_lowercase();
+            lowered.as_str()
+        } else {
+            pattern
+        };
+        if let Some(g) = p.strip_prefix("group:") {
+            return self
+                .group_index
+                .get(g)
+                .is_some_and(|&i| self.groups[i].contains(f).is_some());
         }
+        if let Some(d) = p.strip_prefix('@') {
+            return f.sender_domain().is_some_and(|x| domain_matches(x, d));
+        }
+        f.sender.as_deref() == Some(p)
     }
 
     /// For `route explain --all`: every rule in order, whether it applies in `profile`,

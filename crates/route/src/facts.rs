@@ -159,6 +159,11 @@ pub struct MessageFacts {
     /// Lower-case text of the body, at most [`BODY_SCAN_LIMIT`] bytes.
     #[serde(skip)]
     pub body_lc: String,
+    /// The distinct words of `subject_lc` and `body_lc`.
+    #[serde(skip)]
+    pub subject_words: WordIndex,
+    #[serde(skip)]
+    pub body_words: WordIndex,
     /// Raw size in bytes.
     pub size: u64,
     pub has_attachment: bool,
@@ -212,7 +217,13 @@ impl MessageFacts {
             .or(i.in_reply_to)
             .unwrap_or(i.message_key)
             .to_string();
+        let subject_lc = i.subject.to_lowercase();
+        let body_lc = body.to_lowercase();
         MessageFacts {
+            subject_words: WordIndex::new(&subject_lc),
+            body_words: WordIndex::new(&body_lc),
+            subject_lc,
+            body_lc,
             message_id: i.message_id,
             channel: i.channel,
             accounts: i.accounts,
@@ -225,8 +236,6 @@ impl MessageFacts {
                 .filter(|r| !r.is_empty())
                 .collect(),
             subject: i.subject.to_string(),
-            subject_lc: i.subject.to_lowercase(),
-            body_lc: body.to_lowercase(),
             size: i.size,
             has_attachment: i.has_attachment,
             list_id: i
@@ -276,6 +285,73 @@ impl MessageFacts {
     }
 }
 
+/// The distinct words of a lower-case text — maximal runs of letters and digits — so that a
+/// word condition costs a binary search instead of a scan of the text. Entries are (hash,
+/// start, length) sorted by hash; a hit is confirmed against the text, so the answer is
+/// exact.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WordIndex {
+    entries: Vec<(u64, u32, u32)>,
+}
+
+/// FNV-1a: tiny and good enough to spread words; hits are checked against the text anyway.
+pub(crate) fn word_hash(w: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in w.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+impl WordIndex {
+    pub fn new(text: &str) -> WordIndex {
+        let mut entries = Vec::new();
+        let mut start: Option<usize> = None;
+        let mut push = |s: usize, e: usize| {
+            if let (Ok(s32), Ok(len)) = (u32::try_from(s), u32::try_from(e - s)) {
+                entries.push((word_hash(&text[s..e]), s32, len));
+            }
+        };
+        for (i, c) in text.char_indices() {
+            if c.is_alphanumeric() {
+                start.get_or_insert(i);
+            } else if let Some(s) = start.take() {
+                push(s, i);
+            }
+        }
+        if let Some(s) = start {
+            push(s, text.len());
+        }
+        let word = |&(_, s, l): &(u64, u32, u32)| &text[s as usize..(s + l) as usize];
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| word(a).cmp(word(b))));
+        entries.dedup_by(|a, b| a.0 == b.0 && word(a) == word(b));
+        WordIndex { entries }
+    }
+
+    /// Whether `word` (letters and digits only, lower-case) is one of the words of `text`,
+    /// the text this index was built from.
+    pub fn contains(&self, text: &str, word: &str) -> bool {
+        self.contains_hashed(text, word, word_hash(word))
+    }
+
+    pub(crate) fn contains_hashed(&self, text: &str, word: &str, h: u64) -> bool {
+        let from = self.entries.partition_point(|e| e.0 < h);
+        self.entries[from..]
+            .iter()
+            .take_while(|e| e.0 == h)
+            .any(|&(_, s, l)| text.get(s as usize..(s + l) as usize) == Some(word))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// A sender pattern of the notification settings: an address, `@domain` (that domain and its
 /// subdomains) or `group:NAME`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,20 +362,23 @@ pub enum SenderPattern {
 }
 
 impl SenderPattern {
+    /// Exactly as written: no spaces around it.
     pub fn parse(s: &str) -> Result<SenderPattern, String> {
-        let t = s.trim();
-        if let Some(g) = t.strip_prefix("group:") {
-            crate::validate::name("group name", g.trim())?;
-            return Ok(SenderPattern::Group(g.trim().to_string()));
+        if let Some(g) = s.strip_prefix("group:") {
+            crate::validate::name("group name", g)?;
+            return Ok(SenderPattern::Group(g.to_string()));
         }
-        if let Some(d) = t.strip_prefix('@') {
-            if d.is_empty() || d.contains('@') || d.chars().any(char::is_whitespace) {
+        if let Some(d) = s.strip_prefix('@') {
+            if d.is_empty()
+                || d.contains('@')
+                || d.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 return Err(format!("sender '{s}' is not @domain"));
             }
             return Ok(SenderPattern::Domain(d.to_lowercase()));
         }
-        crate::validate::address("sender", t)?;
-        Ok(SenderPattern::Address(t.to_lowercase()))
+        crate::validate::address_shape("sender", s)?;
+        Ok(SenderPattern::Address(s.to_lowercase()))
     }
 }
 
@@ -387,6 +466,30 @@ mod tests {
     }
 
     #[test]
+    fn the_word_index_finds_exactly_the_words() {
+        let text = "pay the invoice, invoices and pre-invoice now: grüße 日本語 x2 invoice";
+        let idx = WordIndex::new(text);
+        for (w, want) in [
+            ("invoice", true),
+            ("invoices", true),
+            ("pre", true),
+            ("grüße", true),
+            ("日本語", true),
+            ("x2", true),
+            ("voice", false),
+            ("invoic", false),
+            ("", false),
+            ("nothing", false),
+        ] {
+            assert_eq!(idx.contains(text, w), want, "{w}");
+        }
+        // Repeated words are kept once.
+        assert_eq!(idx.len(), 10);
+        assert!(WordIndex::new("").is_empty());
+        assert!(WordIndex::new(" ,.; ").is_empty());
+    }
+
+    #[test]
     fn sender_patterns() {
         assert_eq!(
             SenderPattern::parse("Boss@X.org").unwrap(),
@@ -400,7 +503,16 @@ mod tests {
             SenderPattern::parse("group:VIP").unwrap(),
             SenderPattern::Group("VIP".into())
         );
-        for bad in ["", "@", "group:", "boss", "@a b"] {
+        for bad in [
+            "",
+            "@",
+            "group:",
+            "boss",
+            "@a b",
+            " boss@x.org",
+            "group: VIP",
+            "@a\u{1}",
+        ] {
             assert!(SenderPattern::parse(bad).is_err(), "{bad}");
         }
         assert!(domain_matches("example.org", "example.org"));

@@ -56,10 +56,12 @@ pub struct NotifySettings {
     #[cfg_attr(feature = "openapi", schema(maximum = 10080))]
     pub rate_limit_minutes: u32,
     /// Accounts whose messages never raise a desktop notification (VIPs excepted).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::validate::schema::RoutingName>))]
     pub muted_accounts: Vec<String>,
     /// Senders whose notifications are always critical, never muted and never rate-limited:
     /// an address (`boss@example.org`), a domain (`@example.org`) or a contact group
     /// (`group:VIP`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::validate::schema::VipSender>))]
     pub vip: Vec<String>,
 }
 
@@ -70,7 +72,7 @@ pub struct NotifySettings {
 pub struct HoldSettings {
     /// Local times ("HH:MM", the schedule's time zone) at which everything held so far is
     /// released as one digest, every day.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::validate::schema::LocalTime>, max_items = 48))]
     pub release_at: Vec<TimeOfDay>,
 }
 
@@ -80,8 +82,14 @@ pub struct HoldSettings {
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Unique, compared without regard to case; 1–64 characters, spaces allowed.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name: String,
-    /// Where `deliver` sends messages.
+    /// Where `deliver` sends messages (a channel listed twice counts once).
     #[serde(default)]
     pub channels: Vec<ChannelTarget>,
     /// What happens when no rule decided.
@@ -123,17 +131,8 @@ impl Profile {
         for c in &self.channels {
             validate_channel("channel", c)?;
         }
-        let mut seen = Vec::new();
-        for c in &self.channels {
-            if seen.contains(&c) {
-                return Err(format!("channel {} is listed twice", c.label()));
-            }
-            seen.push(c);
-        }
         for a in &self.notify.muted_accounts {
-            if a.trim().is_empty() {
-                return Err("a muted account name is empty".to_string());
-            }
+            crate::validate::name("muted account", a)?;
         }
         if self.notify.rate_limit_minutes > 7 * 24 * 60 {
             return Err(format!(
@@ -229,9 +228,6 @@ mod tests {
             address: "nope".into(),
         });
         assert!(p.validate().unwrap_err().contains("channel address"));
-        let mut p = Profile::new("Home");
-        p.channels.push(ChannelTarget::Desktop);
-        assert!(p.validate().unwrap_err().contains("twice"));
         let mut p = Profile::new("Home");
         p.notify.vip.push("group:".into());
         assert!(p.validate().unwrap_err().contains("vip"));

@@ -17,19 +17,65 @@ pub enum Condition {
     /// The channel the message came in by.
     Channel { channel: MessageChannel },
     /// The message came through this account.
-    Account { account: String },
+    Account {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$"
+            )
+        )]
+        account: String,
+    },
     /// The sender's address is exactly this.
-    Sender { address: String },
+    Sender {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$",
+                max_length = 254
+            )
+        )]
+        address: String,
+    },
     /// The sender's address is in this domain or a subdomain of it.
-    SenderDomain { domain: String },
+    SenderDomain {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(pattern = r"^@?[^\s@\x00-\x1f\x7f-\x9f]+$", max_length = 254)
+        )]
+        domain: String,
+    },
     /// The sender is in this contact group (an address or a domain member).
-    SenderGroup { group: String },
+    SenderGroup {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$"
+            )
+        )]
+        group: String,
+    },
     /// This address is among To and Cc.
-    Recipient { address: String },
+    Recipient {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$",
+                max_length = 254
+            )
+        )]
+        address: String,
+    },
     /// Every word occurs in the subject.
-    Subject { words: String },
+    Subject {
+        #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 1000))]
+        words: String,
+    },
     /// Every word occurs in the body text.
-    Body { words: String },
+    Body {
+        #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 1000))]
+        words: String,
+    },
     /// The raw message is at least this many bytes.
     SizeAtLeast { bytes: u64 },
     /// The raw message is smaller than this many bytes.
@@ -37,7 +83,16 @@ pub enum Condition {
     /// The message has (or, with `present: false`, has no) attachment; inline images do not count.
     Attachment { present: bool },
     /// The message came through this mailing list (List-Id); `*` means any list.
-    ListId { list: String },
+    ListId {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+                max_length = 500
+            )
+        )]
+        list: String,
+    },
     /// The importance headers say this.
     Importance { level: Importance },
 }
@@ -54,18 +109,27 @@ pub struct Rule {
     /// Assigned by the store; 0 for a rule not saved yet.
     #[serde(default)]
     pub id: i64,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name: String,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// The profiles it applies in; empty: every profile.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::validate::schema::RoutingName>))]
     pub profiles: Vec<String>,
     /// Any one condition is enough (default: all must hold).
     #[serde(default)]
     pub match_any: bool,
     /// No condition: every message matches.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub conditions: Vec<Condition>,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 20))]
     pub actions: Vec<Action>,
 }
 
@@ -74,7 +138,14 @@ pub struct Rule {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ContactGroup {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::validate::schema::GroupMember>, max_items = 5000))]
     pub members: Vec<String>,
 }
 
@@ -102,8 +173,8 @@ fn words_ok(field: &str, words: &str) -> Result<(), String> {
     if words.split_whitespace().next().is_none() {
         return Err(format!("{field} condition has no words"));
     }
-    if words.len() > 1000 {
-        return Err(format!("{field} condition is longer than 1000 bytes"));
+    if words.chars().count() > 1000 {
+        return Err(format!("{field} condition is longer than 1000 characters"));
     }
     Ok(())
 }
@@ -123,10 +194,11 @@ impl Condition {
                 if d.is_empty()
                     || d.contains('@')
                     || d.chars().any(|c| c.is_whitespace() || c.is_control())
-                    || d.len() > 253
+                    || domain.chars().count() > 254
                 {
                     Err(format!(
-                        "sender domain '{domain}' is not a domain like example.org"
+                        "sender domain '{}' is not a domain like example.org",
+                        domain.escape_debug()
                     ))
                 } else {
                     Ok(())
@@ -137,10 +209,12 @@ impl Condition {
             Condition::Body { words } => words_ok("body", words),
             Condition::SizeAtLeast { .. } | Condition::SizeBelow { .. } => Ok(()),
             Condition::ListId { list } => {
-                if list.trim().is_empty() || list.len() > 500 || list.chars().any(char::is_control)
+                if list.trim().is_empty()
+                    || list.chars().count() > 500
+                    || list.chars().any(char::is_control)
                 {
                     Err(format!(
-                        "list id '{}' is empty, too long or has control characters",
+                        "list id '{}' is empty, longer than 500 characters or has control characters",
                         list.escape_debug()
                     ))
                 } else {

@@ -22,6 +22,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Profile;
 
+/// At most this many ranges in a schedule.
+pub const MAX_RANGES: usize = 200;
+
 /// A wall-clock time of day, minute precision. JSON: `"HH:MM"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimeOfDay {
@@ -56,8 +59,9 @@ impl std::str::FromStr for TimeOfDay {
     /// `H:MM` or `HH:MM`, 00:00 to 23:59.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || format!("time '{s}' is not HH:MM (00:00 to 23:59)");
-        let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
-        if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        let (h, m) = s.split_once(':').ok_or_else(bad)?;
+        let digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
+        if h.is_empty() || h.len() > 2 || m.len() != 2 || !digits(h) || !digits(m) {
             return Err(bad());
         }
         let h: u8 = h.parse().map_err(|_| bad())?;
@@ -213,8 +217,15 @@ pub fn format_days(days: &[Weekday]) -> String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRange {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub profile: String,
     /// The days the range starts on.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub days: Vec<Weekday>,
     /// "HH:MM", local time.
     #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"))]
@@ -264,8 +275,15 @@ pub struct Schedule {
     #[serde(default)]
     pub time_zone: Option<String>,
     /// Active when no range covers the time and no manual switch holds.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub fallback: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub ranges: Vec<ScheduleRange>,
 }
 
@@ -295,8 +313,24 @@ impl Schedule {
         resolve_zone(self.time_zone.as_deref())
     }
 
-    /// Checks the schedule against the profiles that exist; the error names the range.
-    pub fn validate(&self, profiles: &[Profile]) -> Result<(), String> {
+    /// Checks the schedule's own shape; the error names the range.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::validate::name("fallback profile", &self.fallback)?;
+        if self.ranges.len() > MAX_RANGES {
+            return Err(format!("a schedule has at most {MAX_RANGES} ranges"));
+        }
+        for (i, r) in self.ranges.iter().enumerate() {
+            crate::validate::name("profile name", &r.profile)
+                .map_err(|e| format!("schedule range {}: {e}", i + 1))?;
+            if r.days.is_empty() {
+                return Err(format!("schedule range {}: no days given", i + 1));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what the schedule refers to: the profiles exist, the time zone is known.
+    pub fn validate_references(&self, profiles: &[Profile]) -> Result<(), String> {
         if crate::find_profile(profiles, &self.fallback).is_none() {
             return Err(format!(
                 "fallback profile '{}' does not exist",
@@ -306,9 +340,6 @@ impl Schedule {
         if let Some(tz) = &self.time_zone {
             resolve_zone(Some(tz))?;
         }
-        if self.ranges.len() > 200 {
-            return Err("a schedule has at most 200 ranges".to_string());
-        }
         for (i, r) in self.ranges.iter().enumerate() {
             if crate::find_profile(profiles, &r.profile).is_none() {
                 return Err(format!(
@@ -317,9 +348,6 @@ impl Schedule {
                     r.describe(),
                     r.profile
                 ));
-            }
-            if r.days.is_empty() {
-                return Err(format!("schedule range {}: no days given", i + 1));
             }
         }
         Ok(())

@@ -1,19 +1,27 @@
-//! Checks on names and addresses typed by people, with errors that name the field.
+//! Checks on names and addresses typed by people, with errors that name the field, and the
+//! same rules as JSON Schema patterns for the API description.
 
-/// A mail or IM address: something@something, no spaces or control characters, ≤ 254 bytes.
+/// A mail or IM address: something@something, no spaces or control characters, ≤ 254
+/// characters. [`schema`] states the same rules for the API description.
 pub(crate) fn address(field: &str, a: &str) -> Result<(), String> {
-    if a.is_empty() {
-        return Err(format!("{field} is empty"));
-    }
-    if a.len() > 254 {
+    if a.chars().count() > 254 {
         return Err(format!(
-            "{field} '{}…' is longer than 254 bytes",
+            "{field} '{}…' is longer than 254 characters",
             truncate(a, 40)
         ));
     }
+    address_shape(field, a)
+}
+
+/// [`address`] without the length limit (sender patterns, group members).
+pub(crate) fn address_shape(field: &str, a: &str) -> Result<(), String> {
+    if a.is_empty() {
+        return Err(format!("{field} is empty"));
+    }
     if a.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
-            "{field} '{a}' contains spaces or control characters"
+            "{field} '{}' contains spaces or control characters",
+            a.escape_debug()
         ));
     }
     match a.rsplit_once('@') {
@@ -24,8 +32,8 @@ pub(crate) fn address(field: &str, a: &str) -> Result<(), String> {
     }
 }
 
-/// A profile, group or label name: 1–64 characters after trimming, no control characters.
-/// Spaces are allowed ("Do not disturb").
+/// A profile, group or label name: 1–64 characters, no spaces at either end, no control
+/// characters; spaces inside are allowed ("Do not disturb").
 pub(crate) fn name(field: &str, n: &str) -> Result<(), String> {
     if n.trim().is_empty() {
         return Err(format!("{field} is empty"));
@@ -50,6 +58,37 @@ pub(crate) fn name(field: &str, n: &str) -> Result<(), String> {
 
 pub(crate) fn truncate(s: &str, chars: usize) -> String {
     s.chars().take(chars).collect()
+}
+
+/// Schemas of strings checked by these rules, for the API description.
+#[cfg(feature = "openapi")]
+#[allow(dead_code)] // only their schemas are used
+pub mod schema {
+    /// A name: 1–64 characters, no spaces at either end, no control characters.
+    #[derive(utoipa::ToSchema)]
+    #[schema(
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
+    pub struct RoutingName(pub String);
+
+    /// An address (`name@example.org`) or a domain (`@example.org`).
+    #[derive(utoipa::ToSchema)]
+    #[schema(
+        pattern = r"^(?:[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+|@[^\s@\x00-\x1f\x7f-\x9f]+)$"
+    )]
+    pub struct GroupMember(pub String);
+
+    /// An address, a domain (`@example.org`) or a contact group (`group:VIP`).
+    #[derive(utoipa::ToSchema)]
+    #[schema(
+        pattern = r"^(?:[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+|@[^\s@\x00-\x1f\x7f-\x9f]+|group:[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?)$"
+    )]
+    pub struct VipSender(pub String);
+
+    /// A local time of day, `HH:MM`.
+    #[derive(utoipa::ToSchema)]
+    #[schema(pattern = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")]
+    pub struct LocalTime(pub String);
 }
 
 #[cfg(test)]

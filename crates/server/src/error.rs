@@ -39,8 +39,11 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::NoSuchMessage(_) | StoreError::NoSuchAccount(_) => {
-                ApiError::not_found(e.to_string())
+            StoreError::NoSuchMessage(_)
+            | StoreError::NoSuchAccount(_)
+            | StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
+            StoreError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             StoreError::Invalid { .. } | StoreError::AccountExists(_) => {
                 ApiError::bad_request(e.to_string())

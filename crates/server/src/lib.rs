@@ -12,6 +12,7 @@ mod error;
 mod guard;
 mod index;
 mod openapi;
+mod profiles;
 mod session;
 mod tls;
 mod ui;
@@ -94,6 +95,45 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::patch(write::patch_account).delete(write::delete_account),
         )
         .route("/api/sync", get(write::sync_status).post(write::sync_now))
+        .route(
+            "/api/profiles",
+            get(profiles::list_profiles).post(profiles::create_profile),
+        )
+        .route(
+            "/api/profiles/active",
+            get(profiles::get_active)
+                .post(profiles::set_active)
+                .delete(profiles::release_active),
+        )
+        .route("/api/profiles/history", get(profiles::profile_history))
+        .route(
+            "/api/profiles/{name}",
+            get(profiles::get_profile)
+                .put(profiles::put_profile)
+                .delete(profiles::delete_profile),
+        )
+        .route(
+            "/api/schedule",
+            get(profiles::get_schedule).put(profiles::put_schedule),
+        )
+        .route(
+            "/api/rules",
+            get(profiles::list_rules).post(profiles::create_rule),
+        )
+        .route("/api/rules/try", axum::routing::post(profiles::try_rule))
+        .route(
+            "/api/rules/{id}",
+            get(profiles::get_rule)
+                .put(profiles::put_rule)
+                .delete(profiles::delete_rule),
+        )
+        .route("/api/rules/{id}/move", axum::routing::post(profiles::move_rule))
+        .route("/api/groups", get(profiles::list_groups))
+        .route(
+            "/api/groups/{name}",
+            axum::routing::put(profiles::put_group).delete(profiles::delete_group),
+        )
+        .route("/api/messages/{id}/route", get(profiles::message_route))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -113,6 +153,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             guard::same_origin,
         ))
         .with_state(state)
+}
+
+/// Ends a background task when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +258,9 @@ impl Server {
     }
 
     pub async fn run(self) -> Result<(), ServeError> {
+        // Scheduled profile switches go into the history as they happen.
+        let watcher = tokio::spawn(profiles::watch_schedule(self.state.data_dir.clone()));
+        let _stop_watcher = AbortOnDrop(watcher);
         let app = router(self.state);
         let Some(config) = self.tls else {
             axum::serve(self.listener, app).await?;

@@ -91,6 +91,10 @@ pub enum StoreError {
     /// A profile, rule or group that does not exist; the sentence names it.
     #[error("{0}")]
     NotFound(String),
+    /// The request is well-formed but clashes with what is stored (a name taken, a profile in
+    /// use, a reference to something that does not exist); the sentence says which.
+    #[error("{0}")]
+    Conflict(String),
     #[error("stored raw data of message {id} is damaged: {detail}")]
     Corrupt { id: i64, detail: String },
     #[error("invalid value for {field}: {detail}")]

@@ -74,6 +74,33 @@ fn no_profile(name: &str) -> StoreError {
     StoreError::NotFound(format!("no profile named '{name}'"))
 }
 
+fn conflict(detail: impl Into<String>) -> StoreError {
+    StoreError::Conflict(detail.into())
+}
+
+/// Names the API uses for its own paths under /api/profiles.
+const RESERVED_PROFILE_NAMES: [&str; 2] = ["active", "history"];
+
+/// Checks a profile to be saved and removes repeated channels.
+fn checked_profile(p: &Profile) -> Result<Profile> {
+    p.validate().map_err(|e| invalid("profile", e))?;
+    if RESERVED_PROFILE_NAMES.iter().any(|r| p.is(r)) {
+        return Err(conflict(format!(
+            "'{}' cannot be a profile name: the API uses it (/api/profiles/{})",
+            p.name,
+            p.name.to_lowercase()
+        )));
+    }
+    let mut p = p.clone();
+    let mut seen = Vec::new();
+    p.channels.retain(|c| {
+        let new = !seen.contains(c);
+        seen.push(c.clone());
+        new
+    });
+    Ok(p)
+}
+
 fn no_rule(id: i64) -> StoreError {
     StoreError::NotFound(format!("no rule with id {id}"))
 }
@@ -412,21 +439,20 @@ impl Store {
 
     /// Adds a profile; names are unique regardless of case.
     pub fn add_profile(&mut self, p: &Profile) -> Result<Profile> {
-        p.validate().map_err(|e| invalid("profile", e))?;
+        let p = &checked_profile(p)?;
         self.ensure_routing()?;
         write_tx(self.conn(), |c| {
             let profiles = load_profiles(c)?;
             if find_profile(&profiles, &p.name).is_some() {
-                return Err(invalid(
-                    "name",
-                    format!("a profile named '{}' already exists", p.name),
-                ));
+                return Err(conflict(format!(
+                    "a profile named '{}' already exists",
+                    p.name
+                )));
             }
             if profiles.len() >= MAX_PROFILES {
-                return Err(invalid(
-                    "profile",
-                    format!("at most {MAX_PROFILES} profiles"),
-                ));
+                return Err(conflict(format!(
+                    "there are already {MAX_PROFILES} profiles, the most a store keeps"
+                )));
             }
             c.execute(
                 "INSERT INTO profile (name, settings, created_at) VALUES (?1, ?2, ?3)",
@@ -439,17 +465,17 @@ impl Store {
     /// Replaces profile `name` with `p`. A new name is carried into rules, the schedule and
     /// the manual switch in the same transaction.
     pub fn update_profile(&mut self, name: &str, p: &Profile, now: i64) -> Result<Profile> {
-        p.validate().map_err(|e| invalid("profile", e))?;
+        let p = &checked_profile(p)?;
         self.ensure_routing()?;
         write_tx(self.conn(), |c| {
             let profiles = load_profiles(c)?;
             let old = canonical_name(&profiles, name)?;
             if let Some(other) = find_profile(&profiles, &p.name) {
                 if !other.is(&old) {
-                    return Err(invalid(
-                        "name",
-                        format!("a profile named '{}' already exists", other.name),
-                    ));
+                    return Err(conflict(format!(
+                        "a profile named '{}' already exists",
+                        other.name
+                    )));
                 }
             }
             c.execute(
@@ -472,25 +498,22 @@ impl Store {
             let profiles = load_profiles(c)?;
             let name = canonical_name(&profiles, name)?;
             if profiles.len() == 1 {
-                return Err(invalid(
-                    "profile",
-                    format!("'{name}' is the only profile; one must remain"),
-                ));
+                return Err(conflict(format!(
+                    "'{name}' is the only profile; one must remain"
+                )));
             }
             let (schedule, manual) = load_state(c)?;
             let (zone, _) = zone_of(&schedule);
             let active = active_profile(&schedule, &zone, manual.as_ref(), now);
             if active.name.to_lowercase() == name.to_lowercase() {
-                return Err(invalid(
-                    "profile",
-                    format!("'{name}' is the active profile; switch to another first"),
-                ));
+                return Err(conflict(format!(
+                    "'{name}' is the active profile; switch to another first"
+                )));
             }
             if schedule.fallback.to_lowercase() == name.to_lowercase() {
-                return Err(invalid(
-                    "profile",
-                    format!("'{name}' is the schedule's fallback; choose another fallback first"),
-                ));
+                return Err(conflict(format!(
+                    "'{name}' is the schedule's fallback; choose another fallback first"
+                )));
             }
             if let Some((i, r)) = schedule
                 .ranges
@@ -498,27 +521,21 @@ impl Store {
                 .enumerate()
                 .find(|(_, r)| r.profile.to_lowercase() == name.to_lowercase())
             {
-                return Err(invalid(
-                    "profile",
-                    format!(
-                        "'{name}' is used by schedule range {} ({}); remove that range first",
-                        i + 1,
-                        r.describe()
-                    ),
-                ));
+                return Err(conflict(format!(
+                    "'{name}' is used by schedule range {} ({}); remove that range first",
+                    i + 1,
+                    r.describe()
+                )));
             }
             if let Some(r) = load_rules(c)?.iter().find(|r| {
                 r.profiles
                     .iter()
                     .any(|p| p.to_lowercase() == name.to_lowercase())
             }) {
-                return Err(invalid(
-                    "profile",
-                    format!(
-                        "'{name}' is named by rule {} '{}'; change or remove that rule first",
-                        r.id, r.name
-                    ),
-                ));
+                return Err(conflict(format!(
+                    "'{name}' is named by rule {} '{}'; change or remove that rule first",
+                    r.id, r.name
+                )));
             }
             if manual
                 .as_ref()
@@ -635,10 +652,11 @@ impl Store {
 
     /// Replaces the schedule (checked against the profiles and the tz database).
     pub fn set_schedule(&mut self, s: &Schedule, now: i64) -> Result<Schedule> {
+        s.validate().map_err(|e| invalid("schedule", e))?;
         self.ensure_routing()?;
         write_tx(self.conn(), |c| {
             let profiles = load_profiles(c)?;
-            s.validate(&profiles).map_err(|e| invalid("schedule", e))?;
+            s.validate_references(&profiles).map_err(conflict)?;
             let mut s = s.clone();
             s.fallback = canonical_name(&profiles, &s.fallback)?;
             for r in &mut s.ranges {
@@ -669,8 +687,7 @@ impl Store {
     fn check_rule(c: &Connection, rule: &Rule) -> Result<Rule> {
         rule.validate().map_err(|e| invalid("rule", e))?;
         let profiles = load_profiles(c)?;
-        rule.validate_profiles(&profiles)
-            .map_err(|e| invalid("rule", e))?;
+        rule.validate_profiles(&profiles).map_err(conflict)?;
         let mut rule = rule.clone();
         for p in &mut rule.profiles {
             *p = canonical_name(&profiles, p)?;
@@ -686,10 +703,10 @@ impl Store {
             let mut rule = Self::check_rule(c, rule)?;
             let n: i64 = c.query_row("SELECT count(*) FROM route_rule", [], |r| r.get(0))?;
             if n as usize >= switchboard_route::rule::MAX_RULES {
-                return Err(invalid(
-                    "rule",
-                    format!("at most {} rules", switchboard_route::rule::MAX_RULES),
-                ));
+                return Err(conflict(format!(
+                    "there are already {} rules, the most a store keeps",
+                    switchboard_route::rule::MAX_RULES
+                )));
             }
             let pos = position.map_or(n + 1, |p| (p.max(1) as i64).min(n + 1));
             c.execute(
@@ -781,6 +798,26 @@ impl Store {
 
     /// Adds members to a group, creating the group when needed.
     pub fn add_group_members(&mut self, group: &str, members: &[String]) -> Result<ContactGroup> {
+        self.change_group(group, members, false)
+    }
+
+    /// Makes `members` the whole membership of `group`, creating it when needed.
+    pub fn set_group(&mut self, group: &str, members: &[String]) -> Result<ContactGroup> {
+        if members.len() > MAX_GROUP_MEMBERS {
+            return Err(invalid(
+                "members",
+                format!("a group has at most {MAX_GROUP_MEMBERS} members"),
+            ));
+        }
+        self.change_group(group, members, true)
+    }
+
+    fn change_group(
+        &mut self,
+        group: &str,
+        members: &[String],
+        replace: bool,
+    ) -> Result<ContactGroup> {
         switchboard_route::validate_name("group name", group).map_err(|e| invalid("group", e))?;
         for m in members {
             switchboard_route::rule::validate_member(m).map_err(|e| invalid("member", e))?;
@@ -800,10 +837,9 @@ impl Store {
                     let n: i64 =
                         c.query_row("SELECT count(*) FROM contact_group", [], |r| r.get(0))?;
                     if n as usize >= MAX_GROUPS {
-                        return Err(invalid(
-                            "group",
-                            format!("at most {MAX_GROUPS} contact groups"),
-                        ));
+                        return Err(conflict(format!(
+                            "there are already {MAX_GROUPS} contact groups, the most a store keeps"
+                        )));
                     }
                     c.execute(
                         "INSERT INTO contact_group (name, created_at) VALUES (?1, ?2)",
@@ -812,10 +848,16 @@ impl Store {
                     group.to_string()
                 }
             };
+            if replace {
+                c.execute(
+                    "DELETE FROM contact_group_member WHERE group_name = ?1",
+                    [&name],
+                )?;
+            }
             for m in members {
                 c.execute(
                     "INSERT OR IGNORE INTO contact_group_member (group_name, member) VALUES (?1, ?2)",
-                    params![name, m.trim().to_lowercase()],
+                    params![name, m.to_lowercase()],
                 )?;
             }
             let n: i64 = c.query_row(
@@ -824,10 +866,9 @@ impl Store {
                 |r| r.get(0),
             )?;
             if n as usize > MAX_GROUP_MEMBERS {
-                return Err(invalid(
-                    "group",
-                    format!("a group has at most {MAX_GROUP_MEMBERS} members"),
-                ));
+                return Err(conflict(format!(
+                    "a group has at most {MAX_GROUP_MEMBERS} members"
+                )));
             }
             Ok(())
         })?;
@@ -954,7 +995,7 @@ impl Store {
         trial
             .rule
             .validate_profiles(&routing.profiles)
-            .map_err(|e| invalid("rule", e))?;
+            .map_err(conflict)?;
         let profile = match &trial.profile {
             Some(name) => routing.profile(name)?,
             None => routing.active_profile(),

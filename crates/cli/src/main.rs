@@ -1,5 +1,6 @@
 //! `switchboard`: the headless command line over the consolidated store and sync engine.
 
+mod im;
 mod output;
 mod routing;
 
@@ -110,6 +111,9 @@ enum Command {
     /// Manage API tokens for the embedded server.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Instant messages (XMPP accounts): send, conversations, contacts with presence.
+    #[command(subcommand)]
+    Im(im::ImCommand),
     /// Delete a message here; reverse sync deletes it on the servers at the next sync
     /// (per account policy).
     Delete { id: i64 },
@@ -185,6 +189,8 @@ enum TokenCommand {
 enum Protocol {
     Imap,
     Pop3,
+    /// Instant messaging: give --jid; --host/--port only to override DNS SRV.
+    Xmpp,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -199,15 +205,21 @@ enum AccountCommand {
     Add {
         protocol: Protocol,
         name: String,
+        /// The server (required for imap and pop3; for xmpp only to override DNS SRV).
         #[arg(long)]
-        host: String,
-        /// Default: 993/143 (IMAP), 995/110 (POP3) for implicit TLS/STARTTLS.
+        host: Option<String>,
+        /// Default: 993/143 (IMAP), 995/110 (POP3), 5223/5222 (XMPP) for implicit TLS/STARTTLS.
         #[arg(long)]
         port: Option<u16>,
-        #[arg(long, value_enum, default_value = "implicit")]
-        tls: Tls,
+        /// Default: implicit for imap and pop3, starttls for xmpp.
+        #[arg(long, value_enum)]
+        tls: Option<Tls>,
+        /// The login name (imap, pop3).
         #[arg(long)]
-        user: String,
+        user: Option<String>,
+        /// The XMPP address, name@domain (xmpp).
+        #[arg(long)]
+        jid: Option<String>,
         /// Read the password from standard input (required: passwords never go on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
@@ -499,6 +511,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rule(cmd) => routing::rule(&dir, cmd),
         Command::Group(cmd) => routing::group(&dir, cmd),
         Command::Route(cmd) => routing::route(&dir, cmd),
+        Command::Im(cmd) => im::run(&dir, cmd),
         Command::Delete { id } => {
             let mut store = Store::open_in(&dir)?;
             store.delete_message(id)?;
@@ -628,6 +641,7 @@ fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
             port,
             tls,
             user,
+            jid,
             password_stdin: _,
             trust_cert,
             mailboxes,
@@ -637,8 +651,30 @@ fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
             let kind = match protocol {
                 Protocol::Imap => AccountKind::Imap,
                 Protocol::Pop3 => AccountKind::Pop3,
+                Protocol::Xmpp => {
+                    return im::add_account(
+                        dir,
+                        im::XmppAccountArgs {
+                            name,
+                            jid,
+                            host,
+                            port,
+                            implicit_tls: tls.map(|t| matches!(t, Tls::Implicit)),
+                            trust_cert,
+                            owner,
+                            password: read_password()?,
+                        },
+                    )
+                }
             };
-            let tls = match tls {
+            if jid.is_some() {
+                bail!("--jid is for xmpp accounts; imap and pop3 accounts take --user");
+            }
+            let host =
+                host.ok_or_else(|| anyhow!("--host is required for imap and pop3 accounts"))?;
+            let user =
+                user.ok_or_else(|| anyhow!("--user is required for imap and pop3 accounts"))?;
+            let tls = match tls.unwrap_or(Tls::Implicit) {
                 Tls::Implicit => TlsMode::Implicit,
                 Tls::Starttls => TlsMode::Starttls,
             };
@@ -647,6 +683,8 @@ fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
                 (AccountKind::Imap, TlsMode::Starttls) => 143,
                 (AccountKind::Pop3, TlsMode::Implicit) => 995,
                 (AccountKind::Pop3, TlsMode::Starttls) => 110,
+                (AccountKind::Xmpp, TlsMode::Implicit) => 5223,
+                (AccountKind::Xmpp, TlsMode::Starttls) => 5222,
             });
             let policy: SyncPolicy = policy.parse()?;
             let trust_cert = match trust_cert {
@@ -707,6 +745,15 @@ fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AccountCommand::Test { name } => {
+            let xmpp = Store::open_in(dir)?
+                .account(&name)?
+                .is_some_and(|a| a.kind == AccountKind::Xmpp);
+            if xmpp {
+                let summary =
+                    im::test_account(dir, &name).with_context(|| format!("account '{name}'"))?;
+                println!("{name}: {summary}");
+                return Ok(ExitCode::SUCCESS);
+            }
             let rt = runtime()?;
             let summary = rt
                 .block_on(switchboard_sync::test_account(dir, &name))

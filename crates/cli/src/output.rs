@@ -159,14 +159,20 @@ pub fn accounts(list: &[Account], json: bool) -> Result<()> {
         writeln!(out, "no accounts; add one with `switchboard account add imap NAME --host ... --user ... --password-stdin`")?;
     }
     for a in list {
+        // An XMPP account's username is its address; without a host, DNS SRV finds the server.
+        let server = match (a.kind, a.host.is_empty()) {
+            (switchboard_store::AccountKind::Xmpp, true) => format!("{} via DNS SRV", a.username),
+            (switchboard_store::AccountKind::Xmpp, false) => {
+                format!("{} via {}:{}", a.username, a.host, a.port)
+            }
+            _ => format!("{}@{}:{}", a.username, a.host, a.port),
+        };
         writeln!(
             out,
-            "{:<16} {:<4} {}@{}:{} ({}, {}) {}{}",
+            "{:<16} {:<4} {} ({}, {}) {}{}",
             a.name,
             a.kind.as_str(),
-            a.username,
-            a.host,
-            a.port,
+            server,
             a.tls.as_str(),
             a.policy,
             a.state.state,

@@ -125,6 +125,20 @@ impl Embedded {
             poll_interval,
             ..
         } = self;
+        // XMPP accounts stay connected while sync runs; the API's wake-ups (a message queued,
+        // an account changed) reach their connections too.
+        let wake_im = wake_sync.clone();
+        let im_data_dir = data_dir.clone();
+        let im = async move {
+            if sync {
+                if let Err(e) =
+                    switchboard_im::keep_connected(&im_data_dir, None, wake_im, None).await
+                {
+                    tracing::warn!("instant messaging stopped: {e}");
+                }
+            }
+            std::future::pending::<()>().await
+        };
         let sync = async {
             if sync {
                 if let Err(e) = switchboard_sync::watch_accounts(
@@ -144,6 +158,7 @@ impl Embedded {
         tokio::select! {
             r = server.run() => r,
             _ = sync => Ok(()),
+            _ = im => Ok(()),
         }
     }
 }

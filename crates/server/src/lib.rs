@@ -10,6 +10,7 @@ mod auth;
 mod embedded;
 mod error;
 mod guard;
+mod im;
 mod index;
 mod openapi;
 mod profiles;
@@ -95,6 +96,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::patch(write::patch_account).delete(write::delete_account),
         )
         .route("/api/sync", get(write::sync_status).post(write::sync_now))
+        .route("/api/im/send", axum::routing::post(im::send))
+        .route("/api/im/conversations", get(im::conversations))
+        .route(
+            "/api/im/conversations/{account}/{contact}",
+            get(im::conversation),
+        )
+        .route("/api/im/contacts", get(im::contacts))
         .route(
             "/api/profiles",
             get(profiles::list_profiles).post(profiles::create_profile),

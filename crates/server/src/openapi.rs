@@ -114,6 +114,10 @@ impl Modify for BearerAuth {
         crate::write::add_account,
         crate::write::patch_account,
         crate::write::delete_account,
+        crate::im::send,
+        crate::im::conversations,
+        crate::im::conversation,
+        crate::im::contacts,
         crate::profiles::list_profiles,
         crate::profiles::create_profile,
         crate::profiles::get_profile,
@@ -139,7 +143,10 @@ impl Modify for BearerAuth {
     ),
     components(schemas(ErrorBody, MessagePage, MessageList, ChangesBody, ChangedMessage, SyncStateEntry,
         FlagsResult, SyncRequested, AccountTestFailure, Account, AccountPatch, MessageDetail, MessageSummary,
-        crate::index::IndexSnapshot, crate::index::Latest, crate::write::FlagsBody, crate::write::NewAccountBody)),
+        crate::index::IndexSnapshot, crate::index::Latest, crate::write::FlagsBody, crate::write::NewAccountBody,
+        crate::im::ImSendBody, crate::im::ImQueued, crate::im::ImConversations, crate::im::ImMessages,
+        crate::im::ImContacts, switchboard_store::ImMessage, switchboard_store::ImConversation,
+        switchboard_store::ImContact, switchboard_store::ImDirection, switchboard_store::ImState)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

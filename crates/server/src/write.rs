@@ -17,7 +17,7 @@ use crate::{ApiError, AppState, Caller};
 
 /// A JSON object body as `T`. serde would also read a struct from an array (its tuple form);
 /// the API documents objects only, so anything else is refused here, once for all handlers.
-fn body<T: serde::de::DeserializeOwned>(
+pub(crate) fn body<T: serde::de::DeserializeOwned>(
     b: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<T, ApiError> {
     let Json(v) =
@@ -129,9 +129,12 @@ pub async fn sync_now(
 pub struct NewAccountBody {
     kind: AccountKind,
     name: String,
-    host: String,
+    /// The server; required for imap and pop3. For xmpp optional: without it the server is
+    /// found through the DNS SRV records of the JID's domain.
+    host: Option<String>,
     port: Option<u16>,
     tls: Option<TlsMode>,
+    /// The login name; for xmpp the JID (name@domain).
     username: String,
     password: String,
     trust_cert: Option<String>,
@@ -166,7 +169,28 @@ pub async fn add_account(
     if b.password.is_empty() {
         return Err(ApiError::bad_request("'password' is empty"));
     }
-    let tls = b.tls.unwrap_or(TlsMode::Implicit);
+    let xmpp = b.kind == AccountKind::Xmpp;
+    let tls = b.tls.unwrap_or(if xmpp {
+        TlsMode::Starttls
+    } else {
+        TlsMode::Implicit
+    });
+    let username = if xmpp {
+        switchboard_im::jid::parse_bare(&b.username, "username")
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+            .to_string()
+    } else {
+        b.username
+    };
+    let host = match (b.host, xmpp) {
+        (Some(h), _) => h,
+        (None, true) => String::new(),
+        (None, false) => {
+            return Err(ApiError::bad_request(
+                "'host' is required for imap and pop3 accounts",
+            ))
+        }
+    };
     let trust_cert = match b.trust_cert {
         Some(pin) => Some(switchboard_sync::tls::normalize_pin(&pin).ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -178,18 +202,27 @@ pub async fn add_account(
     let new = NewAccount {
         name: b.name.clone(),
         kind: b.kind,
-        host: b.host,
         port: b.port.unwrap_or(match (b.kind, tls) {
             (AccountKind::Imap, TlsMode::Implicit) => 993,
             (AccountKind::Imap, TlsMode::Starttls) => 143,
             (AccountKind::Pop3, TlsMode::Implicit) => 995,
             (AccountKind::Pop3, TlsMode::Starttls) => 110,
+            // No host: DNS SRV finds host and port.
+            (AccountKind::Xmpp, _) if host.trim().is_empty() => 0,
+            (AccountKind::Xmpp, TlsMode::Implicit) => 5223,
+            (AccountKind::Xmpp, TlsMode::Starttls) => 5222,
         }),
+        host,
         tls,
-        username: b.username,
+        username,
         trust_cert,
         mailboxes: b.mailboxes.unwrap_or_default(),
-        policy: b.policy.unwrap_or(SyncPolicy::Mirror),
+        // The server's archive stays complete; a delete here is local.
+        policy: if xmpp {
+            SyncPolicy::Keep
+        } else {
+            b.policy.unwrap_or(SyncPolicy::Mirror)
+        },
     };
     let password = Secret::new(b.password);
     let name = b.name.clone();
@@ -208,9 +241,18 @@ pub async fn add_account(
         })
         .await?;
     if b.test.unwrap_or(true) {
-        if let Err(e) = switchboard_sync::test_account(&state.data_dir, &name).await {
-            let detail = e.to_string();
-            let code = e.state();
+        let tested = if xmpp {
+            switchboard_im::test_account(&state.data_dir, &name)
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.to_string(), e.state()))
+        } else {
+            switchboard_sync::test_account(&state.data_dir, &name)
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.to_string(), e.state()))
+        };
+        if let Err((detail, code)) = tested {
             state
                 .with_store(move |s| {
                     let install_id = s.install_id()?;

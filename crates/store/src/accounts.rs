@@ -14,6 +14,9 @@ use crate::{now_unix, Result, Store, StoreError};
 pub enum AccountKind {
     Imap,
     Pop3,
+    /// Instant messaging: `username` is the JID; an empty `host` (port 0) means the server is
+    /// found through DNS SRV records of the JID's domain.
+    Xmpp,
 }
 
 impl AccountKind {
@@ -21,7 +24,13 @@ impl AccountKind {
         match self {
             AccountKind::Imap => "imap",
             AccountKind::Pop3 => "pop3",
+            AccountKind::Xmpp => "xmpp",
         }
+    }
+
+    /// IMAP and POP3: accounts the mail sync engine runs.
+    pub fn is_mail(self) -> bool {
+        matches!(self, AccountKind::Imap | AccountKind::Pop3)
     }
 }
 
@@ -31,9 +40,10 @@ impl FromStr for AccountKind {
         match s {
             "imap" => Ok(AccountKind::Imap),
             "pop3" => Ok(AccountKind::Pop3),
+            "xmpp" => Ok(AccountKind::Xmpp),
             other => Err(StoreError::Invalid {
                 field: "kind",
-                detail: format!("'{other}' is not imap or pop3"),
+                detail: format!("'{other}' is not imap, pop3 or xmpp"),
             }),
         }
     }
@@ -232,6 +242,35 @@ fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
+/// A mail account needs a host and a port; an XMPP account has both (an override) or neither
+/// (DNS SRV lookup of the JID's domain).
+fn check_server(kind: AccountKind, host: &str, port: u16) -> Result<()> {
+    let host = host.trim();
+    if kind == AccountKind::Xmpp && host.is_empty() {
+        return if port == 0 {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid {
+                field: "host",
+                detail: format!("port {port} is given without a host"),
+            })
+        };
+    }
+    if host.is_empty() {
+        return Err(StoreError::Invalid {
+            field: "host",
+            detail: "the host name is empty".into(),
+        });
+    }
+    if port == 0 {
+        return Err(StoreError::Invalid {
+            field: "port",
+            detail: "port 0 is not a valid server port".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Account names appear in commands and paths of keyring entries: keep them simple.
 pub fn validate_account_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -252,22 +291,11 @@ pub fn validate_account_name(name: &str) -> Result<()> {
 impl Store {
     pub fn add_account(&self, new: &NewAccount) -> Result<Account> {
         validate_account_name(&new.name)?;
-        if new.host.trim().is_empty() {
-            return Err(StoreError::Invalid {
-                field: "host",
-                detail: "the host name is empty".into(),
-            });
-        }
-        if new.port == 0 {
-            return Err(StoreError::Invalid {
-                field: "port",
-                detail: "port 0 is not a valid server port".into(),
-            });
-        }
+        check_server(new.kind, &new.host, new.port)?;
         if self.account(&new.name)?.is_some() {
             return Err(StoreError::AccountExists(new.name.clone()));
         }
-        let mailboxes = if new.mailboxes.is_empty() {
+        let mailboxes = if new.mailboxes.is_empty() && new.kind.is_mail() {
             vec!["INBOX".to_string()]
         } else {
             new.mailboxes.clone()
@@ -360,23 +388,12 @@ impl Store {
             || patch.username.as_ref().is_some_and(|u| *u != a.username)
             || patch.mailboxes.as_ref().is_some_and(|m| *m != a.mailboxes);
         if let Some(h) = &patch.host {
-            if h.trim().is_empty() {
-                return Err(StoreError::Invalid {
-                    field: "host",
-                    detail: "the host name is empty".into(),
-                });
-            }
             a.host = h.trim().to_string();
         }
         if let Some(p) = patch.port {
-            if p == 0 {
-                return Err(StoreError::Invalid {
-                    field: "port",
-                    detail: "port 0 is not a valid server port".into(),
-                });
-            }
             a.port = p;
         }
+        check_server(a.kind, &a.host, a.port)?;
         if let Some(t) = patch.tls {
             a.tls = t;
         }
@@ -387,7 +404,7 @@ impl Store {
             a.trust_cert = pin.clone();
         }
         if let Some(m) = &patch.mailboxes {
-            a.mailboxes = if m.is_empty() {
+            a.mailboxes = if m.is_empty() && a.kind.is_mail() {
                 vec!["INBOX".into()]
             } else {
                 m.clone()

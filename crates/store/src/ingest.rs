@@ -226,9 +226,18 @@ fn insert_source(
 }
 
 fn insert_message(tx: &Transaction<'_>, m: &IncomingMessage, now: i64) -> Result<i64> {
-    let p = &m.parsed;
+    insert_message_row(tx, &m.raw, &m.parsed, m.flags.unwrap_or_default(), now)
+}
+
+/// One message row and its raw bytes (mail, or an IM's stanza).
+pub(crate) fn insert_message_row(
+    tx: &Transaction<'_>,
+    raw: &[u8],
+    p: &UniformMessage,
+    flags: Flags,
+    now: i64,
+) -> Result<i64> {
     let from = p.from.first();
-    let flags = m.flags.unwrap_or_default();
     tx.prepare_cached(
         "INSERT INTO message (message_key, has_message_id, subject, from_addr, from_name, to_json, \
          cc_json, reply_to_json, date, stored_at, sort_date, size, in_reply_to, references_json, \
@@ -248,7 +257,7 @@ fn insert_message(tx: &Transaction<'_>, m: &IncomingMessage, now: i64) -> Result
         p.date,
         now,
         p.date.unwrap_or(now),
-        m.raw.len() as i64,
+        raw.len() as i64,
         p.in_reply_to.first(),
         serde_json::to_string(&p.references).unwrap_or_else(|_| "[]".into()),
         p.list_id,
@@ -263,7 +272,7 @@ fn insert_message(tx: &Transaction<'_>, m: &IncomingMessage, now: i64) -> Result
         flags.draft,
     ])?;
     let id = tx.last_insert_rowid();
-    let compressed = lz4_flex::compress_prepend_size(&m.raw);
+    let compressed = lz4_flex::compress_prepend_size(raw);
     tx.prepare_cached("INSERT INTO message_raw (message_id, codec, data) VALUES (?1, ?2, ?3)")?
         .execute(params![id, RAW_CODEC, compressed])?;
     Ok(id)
@@ -272,7 +281,7 @@ fn insert_message(tx: &Transaction<'_>, m: &IncomingMessage, now: i64) -> Result
 /// Full-text rows go in after all of a batch's message rows: interleaving them with the
 /// inserts that fire the change-log trigger makes FTS5 flush a segment per message (its
 /// savepoint hook), which cost ~25% of a first sync's CPU.
-fn insert_fts(tx: &Transaction<'_>, id: i64, p: &UniformMessage) -> Result<()> {
+pub(crate) fn insert_fts_row(tx: &Transaction<'_>, id: i64, p: &UniformMessage) -> Result<()> {
     let from = p.from.first();
     let sender = from
         .map(|a| match &a.name {
@@ -366,7 +375,7 @@ impl Store {
             out.push(outcome);
         }
         for (id, parsed) in stored {
-            insert_fts(&tx, id, parsed)?;
+            insert_fts_row(&tx, id, parsed)?;
         }
         tx.commit()?;
         Ok(out)

@@ -14,6 +14,7 @@ mod accounts;
 mod changes;
 pub mod clock;
 mod deliveries;
+mod im;
 mod ingest;
 mod owners;
 mod profiles;
@@ -35,6 +36,10 @@ pub use changes::{Change, ChangeKind};
 pub use deliveries::{
     now_millis, AttemptNext, AttemptRecord, Delivery, DeliveryEvent, DeliveryState, DeliveryView,
     NewDelivery, NewOutgoing, Outgoing, RouteRecord, SmtpServer,
+};
+pub use im::{
+    ArchivePosition, ImContact, ImConversation, ImDirection, ImMessage, ImOutcome, ImState, NewIm,
+    QueuedIm, RosterItem, IM_MAILBOX,
 };
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
 pub use owners::validate_owner;

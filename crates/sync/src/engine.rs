@@ -71,13 +71,32 @@ impl Reporter for StateReporter {
     }
 }
 
+/// Mail accounts only: XMPP accounts are kept connected by the IM connector.
 fn selected(store: &Store, only: Option<&str>) -> Result<Vec<Account>, SyncError> {
     match only {
-        Some(name) => Ok(vec![store.account(name)?.ok_or_else(|| {
-            switchboard_store::StoreError::NoSuchAccount(name.to_string())
-        })?]),
-        None => Ok(store.accounts()?),
+        Some(name) => {
+            let account = store
+                .account(name)?
+                .ok_or_else(|| switchboard_store::StoreError::NoSuchAccount(name.to_string()))?;
+            if !account.kind.is_mail() {
+                return Err(not_mail(&account));
+            }
+            Ok(vec![account])
+        }
+        None => Ok(store
+            .accounts()?
+            .into_iter()
+            .filter(|a| a.kind.is_mail())
+            .collect()),
     }
+}
+
+fn not_mail(account: &Account) -> SyncError {
+    SyncError::Protocol(format!(
+        "'{}' is an XMPP account: `switchboard serve` and `sync --watch` keep it connected; \
+         mail sync does not handle it",
+        account.name
+    ))
 }
 
 async fn one_pass(
@@ -105,6 +124,7 @@ async fn one_pass(
         AccountKind::Pop3 => {
             pop3_sync::sync_account(account, password.expose(), &mut store, &state_reporter).await
         }
+        AccountKind::Xmpp => Err(not_mail(account)),
     }
 }
 
@@ -197,6 +217,7 @@ pub async fn test_account(data_dir: &Path, name: &str) -> Result<String, SyncErr
                 "login ok; {count} messages, {octets} bytes on the server"
             ))
         }
+        AccountKind::Xmpp => Err(not_mail(&account)),
     }
 }
 
@@ -300,6 +321,7 @@ async fn watch_one(
                 imap_watch_cycle(&db, &account, interval, reporter.clone(), &wake).await
             }
             AccountKind::Pop3 => one_pass(&db, &account, reporter.clone()).await,
+            AccountKind::Xmpp => return,
         };
         record(&db, &account, &result);
         reporter.event(&SyncEvent::Finished {

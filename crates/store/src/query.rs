@@ -1,6 +1,6 @@
 //! Reading the consolidated inbox: listing, one message, full-text search, raw source.
 
-use rusqlite::{params_from_iter, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter, OptionalExtension, Row};
 use serde::Serialize;
 use switchboard_model::{Address, AttachmentMeta};
 
@@ -156,6 +156,10 @@ fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
     })
 }
 
+/// From this many matches on, a search walks the inbox by date instead of sorting the matches
+/// (see `Store::search_planned`).
+const DENSE_MATCHES: usize = 2000;
+
 /// Escapes free text into an FTS5 query: every word must match (prefix match on each), and no
 /// FTS syntax from the person's input is interpreted.
 pub fn fts_query(text: &str) -> Option<String> {
@@ -273,6 +277,22 @@ impl Store {
         limit: usize,
         owner: Option<&str>,
     ) -> Result<Vec<MessageSummary>> {
+        self.search_planned(text, limit, owner, DENSE_MATCHES)
+    }
+
+    /// `search_for`, choosing how to find the newest matches by how many there are (at most
+    /// `dense` are counted). Few matches: look each one up and sort them by date. Many (a
+    /// common word, or the first letters typed into a search box): looking up and sorting
+    /// every one of tens of thousands costs most of a second, so walk the inbox newest first
+    /// along its date index and keep the messages in the match set, stopping at `limit`.
+    #[doc(hidden)]
+    pub fn search_planned(
+        &self,
+        text: &str,
+        limit: usize,
+        owner: Option<&str>,
+        dense: usize,
+    ) -> Result<Vec<MessageSummary>> {
         let Some(query) = fts_query(text) else {
             return Ok(Vec::new());
         };
@@ -281,11 +301,26 @@ impl Store {
         } else {
             ""
         };
-        let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM message_fts f JOIN message m ON m.id = f.rowid \
-             WHERE message_fts MATCH ? AND m.deleted_at IS NULL{owned} \
-             ORDER BY m.sort_date DESC, m.id DESC LIMIT ?"
-        );
+        let matches: i64 = self.conn().query_row(
+            "SELECT count(*) FROM (SELECT rowid FROM message_fts WHERE message_fts MATCH ?1 LIMIT ?2)",
+            params![query, dense as i64],
+            |r| r.get(0),
+        )?;
+        let sql = if (matches as usize) < dense {
+            format!(
+                "SELECT {SUMMARY_COLUMNS} FROM message_fts f JOIN message m ON m.id = f.rowid \
+                 WHERE message_fts MATCH ? AND m.deleted_at IS NULL{owned} \
+                 ORDER BY m.sort_date DESC, m.id DESC LIMIT ?"
+            )
+        } else {
+            // `+m.id` keeps the planner from driving the query by the match set: the date
+            // index leads, the match set (built once) is probed.
+            format!(
+                "SELECT {SUMMARY_COLUMNS} FROM message m INDEXED BY message_by_date \
+                 WHERE +m.id IN (SELECT rowid FROM message_fts WHERE message_fts MATCH ?) \
+                 AND m.deleted_at IS NULL{owned} ORDER BY m.sort_date DESC, m.id DESC LIMIT ?"
+            )
+        };
         let mut stmt = self.conn().prepare(&sql)?;
         let mut args: Vec<rusqlite::types::Value> = vec![query.into()];
         if let Some(owner) = owner {

@@ -14,8 +14,9 @@
 set -euo pipefail
 
 COMMON=(build-essential pkg-config libdbus-1-dev)
+# xvfb + dunst: a real notification daemon for the delivery tests (desktop notifications).
 TEST=(dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd gnome-keyring dbus dbus-x11
-      libsecret-tools openssl keyutils prosody chromium)
+      libsecret-tools openssl keyutils prosody chromium xvfb dunst)
 BENCH=(isync time wrk curl)
 
 usage() {

@@ -9,6 +9,7 @@
 //! * [`Prosody`] — a private Prosody (XMPP, STARTTLS and direct TLS) per test, with users;
 //!   [`XmppPeer`] — a second XMPP client (slixmpp) driven by the test.
 //! * [`SmtpSink`] — a scripted SMTP server (aiosmtpd) that records what it accepts.
+//! * [`NotificationDaemon`] — dunst under Xvfb on a test's private bus.
 //!
 //! Every server binds 127.0.0.1 only, on free ports, with its files in its own temp dir. A
 //! missing server binary is an error naming the package to install (`scripts/install-deps.sh
@@ -19,6 +20,7 @@ pub mod dovecot;
 pub mod http;
 pub mod keyring;
 pub mod mail;
+pub mod notifyd;
 pub mod probe;
 pub mod prosody;
 pub mod runner;
@@ -30,6 +32,7 @@ pub mod xmpp_peer;
 pub use dovecot::{Dovecot, DovecotOptions, MailboxStatus, Ports};
 pub use keyring::KeyringSession;
 pub use mail::{awkward_corpus, awkward_corpus_small, TestMail};
+pub use notifyd::NotificationDaemon;
 pub use probe::{ImapProbe, Pop3Probe, SelectInfo};
 pub use prosody::{Prosody, ProsodyOptions, XmppPorts};
 pub use runner::{switchboard_bin, workspace_root, Switchboard};

@@ -77,7 +77,7 @@ fn the_api_matches_its_openapi_description_under_fuzzing() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Account creation and edits make the server connect to whatever host the fuzzer invents;
-    // test traffic stays on loopback, so those two are covered by server_e2e instead.
+    // test traffic stays on loopback, so those are covered by server_e2e instead.
     let out = Command::new(tool)
         .args([
             "run",
@@ -94,6 +94,10 @@ fn the_api_matches_its_openapi_description_under_fuzzing() {
             "add_account",
             "--exclude-operation-id",
             "patch_account",
+            // An outgoing server set by the fuzzer would make the delivery engine connect
+            // wherever it says; the SMTP endpoints are covered by deliver_e2e instead.
+            "--exclude-operation-id",
+            "put_smtp",
             "--request-timeout",
             "70",
         ])

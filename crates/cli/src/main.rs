@@ -1,5 +1,6 @@
 //! `switchboard`: the headless command line over the consolidated store and sync engine.
 
+mod deliver;
 mod im;
 mod output;
 mod routing;
@@ -133,6 +134,14 @@ enum Command {
     /// How the router decides about a message.
     #[command(subcommand)]
     Route(routing::RouteCommand),
+    /// Send mail: a new message, a reply (--reply-to ID [--all]) or a forward (--forward ID),
+    /// through the account's outgoing server; tracked like every delivery.
+    Send(deliver::SendArgs),
+    /// The delivery timeline of a message: every step of every delivery, with the servers'
+    /// answers.
+    Track(deliver::TrackArgs),
+    /// Deliveries not done yet, dead letters (--dead); retry one, run due ones, settings.
+    Deliveries(deliver::DeliveriesArgs),
     /// Print messages as they arrive at a running `switchboard serve` (the index client: it asks
     /// the server's index and fetches only what changed).
     Watch {
@@ -253,6 +262,9 @@ enum AccountCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Set the account's outgoing (SMTP submission) server; with --user its password is read
+    /// from standard input and kept in the OS keyring.
+    Smtp(deliver::SmtpArgs),
 }
 
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
@@ -309,9 +321,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Arc::new(output::Progress::new(std::io::stderr().is_terminal()));
             let rt = runtime()?;
             if watch {
+                // New mail is routed and delivered as it arrives.
+                let wake_deliver = Arc::new(tokio::sync::Notify::new());
+                let reporter: Arc<dyn switchboard_sync::Reporter> =
+                    Arc::new(switchboard_deliver::WakeOnSync {
+                        inner: reporter,
+                        wake: wake_deliver.clone(),
+                    });
                 rt.block_on(async {
+                    let watch = async {
+                        switchboard_sync::watch_accounts(
+                            &dir,
+                            account.as_deref(),
+                            Duration::from_secs(interval.max(10)),
+                            reporter,
+                            Arc::new(tokio::sync::Notify::new()),
+                        )
+                        .await
+                        .map_err(anyhow::Error::from)
+                    };
                     tokio::select! {
-                        r = switchboard_sync::watch_accounts(&dir, account.as_deref(), Duration::from_secs(interval.max(10)), reporter, Arc::new(tokio::sync::Notify::new())) => r.map_err(anyhow::Error::from),
+                        r = deliver::with_engine(&dir, wake_deliver, watch) => r,
                         _ = tokio::signal::ctrl_c() => Ok(()),
                     }
                 })?;
@@ -520,6 +550,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Send(a) => deliver::send(&dir, a),
+        Command::Track(a) => deliver::track(&dir, a),
+        Command::Deliveries(a) => deliver::deliveries(&dir, a),
     }
 }
 
@@ -768,9 +801,14 @@ fn account(dir: &std::path::Path, cmd: AccountCommand) -> Result<ExitCode> {
             if let Err(e) = delete_password(&install_id, &account.name) {
                 eprintln!("warning: account '{name}' removed, but its keyring entry could not be deleted: {e}");
             }
+            let _ = delete_password(
+                &install_id,
+                &switchboard_deliver::smtp_secret_name(&account.name),
+            );
             println!("removed account '{name}'");
             Ok(ExitCode::SUCCESS)
         }
+        AccountCommand::Smtp(a) => deliver::smtp(dir, a),
         AccountCommand::Password {
             name,
             password_stdin: _,

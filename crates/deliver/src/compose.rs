@@ -193,6 +193,8 @@ pub struct Draft {
     pub attach_message: Option<Vec<u8>>,
     pub message_id: String,
     pub date: SystemTime,
+    /// Further header fields (name, value), e.g. a forward mark.
+    pub extra_headers: Vec<(String, String)>,
 }
 
 /// What a built draft is: its bytes, and the envelope.
@@ -274,6 +276,18 @@ pub fn build_draft(d: &Draft) -> Result<Built, ComposeError> {
         None => b.singlepart(text),
     }
     .map_err(|e| ComposeError::Build(e.to_string()))?;
+    let mut message = message;
+    for (name, value) in &d.extra_headers {
+        let name = lettre::message::header::HeaderName::new_from_ascii(name.clone())
+            .map_err(|e| ComposeError::Build(format!("header name {name}: {e}")))?;
+        let value: String = value
+            .chars()
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+            .collect();
+        message
+            .headers_mut()
+            .insert_raw(lettre::message::header::HeaderValue::new(name, value));
+    }
     Ok(Built {
         raw: message.formatted(),
         envelope_from: from.email.to_string(),
@@ -365,6 +379,7 @@ mod tests {
             attach_message: None,
             message_id: new_message_id("example.org"),
             date: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+            extra_headers: vec![("X-Test".into(), "one\r\nBcc: injected".into())],
         };
         let built = build_draft(&d).unwrap();
         assert_eq!(built.envelope_from, "alice@example.org");
@@ -374,6 +389,11 @@ mod tests {
         );
         assert_eq!(header_values(&built.raw, "In-Reply-To"), vec!["<c@x>"]);
         assert_eq!(header_values(&built.raw, "References"), vec!["<a@x> <c@x>"]);
+        assert_eq!(
+            header_values(&built.raw, "X-Test"),
+            vec!["one  Bcc: injected"]
+        );
+        assert!(header_values(&built.raw, "Bcc").is_empty());
         let parsed = switchboard_model::parse(&built.raw);
         assert_eq!(parsed.subject, "Re: Lunch ünd more");
         assert_eq!(parsed.from[0].email, "alice@example.org");
@@ -395,6 +415,7 @@ mod tests {
             attach_message: None,
             message_id: "<x@y>".into(),
             date: SystemTime::now(),
+            extra_headers: vec![],
         };
         let e = build_draft(&d).unwrap_err().to_string();
         assert!(e.contains("to 'not an address'"), "{e}");
@@ -425,6 +446,7 @@ mod tests {
             attach_message: Some(original.to_vec()),
             message_id: "<f@example.org>".into(),
             date: SystemTime::now(),
+            extra_headers: vec![],
         };
         let built = build_draft(&d).unwrap();
         let parsed = switchboard_model::parse(&built.raw);

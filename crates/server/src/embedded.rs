@@ -114,8 +114,9 @@ impl Embedded {
         self.server.index()
     }
 
-    /// Serves, and syncs every account, until the server fails. Sync ending (no accounts, or
-    /// every account given up) leaves the server running.
+    /// Serves, syncs every account and delivers (routes each new message, runs the tracker's
+    /// deliveries), until the server fails. Sync ending (no accounts, or every account given
+    /// up) leaves the server running.
     pub async fn run(self, reporter: Arc<dyn Reporter>) -> Result<(), ServeError> {
         let Embedded {
             server,
@@ -125,6 +126,24 @@ impl Embedded {
             poll_interval,
             ..
         } = self;
+        // The delivery engine wakes when a sync pass stored mail; it also notices what the API
+        // and other processes queue (see switchboard_deliver::engine).
+        let wake_deliver = Arc::new(Notify::new());
+        let reporter: Arc<dyn Reporter> = Arc::new(switchboard_deliver::WakeOnSync {
+            inner: reporter,
+            wake: wake_deliver.clone(),
+        });
+        let deliver = async {
+            match switchboard_deliver::Engine::open(
+                &data_dir,
+                switchboard_deliver::EngineOptions::standard(),
+                wake_deliver,
+            ) {
+                Ok(engine) => engine.run().await,
+                Err(e) => eprintln!("warning: deliveries stopped: {e}"),
+            }
+            std::future::pending::<()>().await
+        };
         // XMPP accounts stay connected while sync runs; the API's wake-ups (a message queued,
         // an account changed) reach their connections too.
         let wake_im = wake_sync.clone();
@@ -159,6 +178,7 @@ impl Embedded {
             r = server.run() => r,
             _ = sync => Ok(()),
             _ = im => Ok(()),
+            _ = deliver => Ok(()),
         }
     }
 }

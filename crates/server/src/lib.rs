@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod delivery;
 mod embedded;
 mod error;
 mod guard;
@@ -103,6 +104,30 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(im::conversation),
         )
         .route("/api/im/contacts", get(im::contacts))
+        .route("/api/send", axum::routing::post(delivery::post_send))
+        .route(
+            "/api/messages/{id}/reply",
+            axum::routing::post(delivery::post_reply),
+        )
+        .route(
+            "/api/messages/{id}/forward",
+            axum::routing::post(delivery::post_forward),
+        )
+        .route(
+            "/api/messages/{id}/deliveries",
+            get(delivery::message_deliveries),
+        )
+        .route("/api/deliveries", get(delivery::list_deliveries))
+        .route(
+            "/api/deliveries/{id}/retry",
+            axum::routing::post(delivery::retry_delivery),
+        )
+        .route(
+            "/api/accounts/{name}/smtp",
+            get(delivery::get_smtp)
+                .put(delivery::put_smtp)
+                .delete(delivery::delete_smtp),
+        )
         .route(
             "/api/profiles",
             get(profiles::list_profiles).post(profiles::create_profile),
@@ -135,7 +160,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(profiles::put_rule)
                 .delete(profiles::delete_rule),
         )
-        .route("/api/rules/{id}/move", axum::routing::post(profiles::move_rule))
+        .route(
+            "/api/rules/{id}/move",
+            axum::routing::post(profiles::move_rule),
+        )
         .route("/api/groups", get(profiles::list_groups))
         .route(
             "/api/groups/{name}",

@@ -216,6 +216,8 @@ pub struct RouteRecord {
     pub reason: String,
     /// Mark the message read (a rule's action), pushed to IMAP like any local flag change.
     pub mark_read: bool,
+    /// Labels a rule adds.
+    pub labels: Vec<String>,
 }
 
 /// Mail written here.
@@ -399,6 +401,13 @@ impl Store {
         let mut ids = Vec::with_capacity(deliveries.len());
         for d in deliveries {
             ids.push(insert_delivery(&tx, d, now)?);
+        }
+        for label in &record.labels {
+            tx.execute(
+                "INSERT OR IGNORE INTO message_label (message_id, label, added_at) \
+                 VALUES (?1, ?2, ?3)",
+                params![message_id, label, now / 1000],
+            )?;
         }
         if record.mark_read {
             tx.execute(
@@ -626,15 +635,35 @@ impl Store {
         self.deliveries_where("state = 'held'", &[])
     }
 
-    /// Releases held deliveries in one digest: the digest delivery is created and each held
-    /// one becomes `released`, pointing at it, in one transaction. Deliveries no longer held
-    /// are left alone. Returns the digest's id and how many were released.
-    pub fn release_held(&mut self, ids: &[i64], digest: &NewDelivery) -> Result<(i64, usize)> {
+    /// Releases held deliveries together: the digest deliveries (one per channel; none when
+    /// the profile is quiet) are created and each held one becomes `released`, pointing at the
+    /// first digest, in one transaction. Deliveries no longer held are left alone. Returns
+    /// the digests' ids and how many were released.
+    pub fn release_held(
+        &mut self,
+        ids: &[i64],
+        digests: &[NewDelivery],
+        why: &str,
+    ) -> Result<(Vec<i64>, usize)> {
         let now = now_millis();
         let tx = self
             .conn_mut()
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let digest_id = insert_delivery(&tx, digest, now)?;
+        let mut digest_ids = Vec::with_capacity(digests.len());
+        for d in digests {
+            digest_ids.push(insert_delivery(&tx, d, now)?);
+        }
+        let note = match digest_ids.as_slice() {
+            [] => format!("{why}; no digest (the profile delivers nowhere)"),
+            [one] => format!("{why}; in digest delivery {one}"),
+            many => format!(
+                "{why}; in digest deliveries {}",
+                many.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         let mut released = 0;
         for id in ids {
             let n = tx
@@ -642,22 +671,42 @@ impl Store {
                     "UPDATE delivery SET state = 'released', release_id = ?2, updated_at = ?3 \
                      WHERE id = ?1 AND state = 'held'",
                 )?
-                .execute(params![id, digest_id, now])?;
+                .execute(params![id, digest_ids.first(), now])?;
             if n == 1 {
                 released += 1;
-                event(
-                    &tx,
-                    *id,
-                    now,
-                    "released",
-                    None,
-                    None,
-                    Some(&format!("in digest delivery {digest_id}")),
-                )?;
+                event(&tx, *id, now, "released", None, None, Some(&note))?;
             }
         }
         tx.commit()?;
-        Ok((digest_id, released))
+        Ok((digest_ids, released))
+    }
+
+    /// A delivery setting (kept in `meta` as `deliver.<key>`).
+    pub fn delivery_setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [format!("deliver.{key}")],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Sets (`Some`) or clears (`None`) a delivery setting.
+    pub fn set_delivery_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let key = format!("deliver.{key}");
+        match value {
+            Some(v) => self.conn().execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => self
+                .conn()
+                .execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+        Ok(())
     }
 
     /// The person asks for another try: a dead delivery starts afresh (full trials, a new

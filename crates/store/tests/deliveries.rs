@@ -83,6 +83,7 @@ fn routed(reason: &str) -> RouteRecord {
         routed: true,
         reason: reason.into(),
         mark_read: false,
+        labels: vec![],
     }
 }
 
@@ -132,6 +133,7 @@ fn routing_can_mark_the_message_read_and_push_the_flag() {
                 routed: true,
                 reason: "mark read".into(),
                 mark_read: true,
+                labels: vec!["lists".into()],
             },
             &[],
         )
@@ -140,6 +142,7 @@ fn routing_can_mark_the_message_read_and_push_the_flag() {
     assert!(store.message(id).unwrap().summary.flags.contains(&"seen"));
     let pushes = store.pending_flag_pushes(account, "INBOX", 1).unwrap();
     assert_eq!(pushes.len(), 1, "the read flag goes to the server");
+    assert_eq!(store.labels(id).unwrap(), vec!["lists"]);
 }
 
 #[test]
@@ -375,8 +378,11 @@ fn held_deliveries_go_out_in_one_digest() {
         message_id: None,
         ..new_delivery(0, "digest", "")
     };
-    let (digest_id, n) = store.release_held(&held, &digest).unwrap();
+    let (digests, n) = store
+        .release_held(&held, std::slice::from_ref(&digest), "profile changed")
+        .unwrap();
     assert_eq!(n, 3);
+    let digest_id = digests[0];
     assert!(store.held_deliveries().unwrap().is_empty());
     for id in &held {
         let d = store.delivery(*id).unwrap().unwrap();
@@ -386,8 +392,35 @@ fn held_deliveries_go_out_in_one_digest() {
         );
     }
     // Releasing again changes nothing.
-    let (_, again) = store.release_held(&held, &digest).unwrap();
+    let (_, again) = store.release_held(&held, &[digest], "again").unwrap();
     assert_eq!(again, 0);
+    let view = store.delivery_family(held[0]).unwrap();
+    assert!(view[0]
+        .events
+        .last()
+        .unwrap()
+        .answer
+        .as_deref()
+        .unwrap()
+        .contains("profile changed"));
+}
+
+#[test]
+fn settings_are_kept_and_cleared() {
+    let (_dir, store, _) = setup();
+    assert_eq!(store.delivery_setting("forward_mode").unwrap(), None);
+    store
+        .set_delivery_setting("forward_mode", Some("inline"))
+        .unwrap();
+    store
+        .set_delivery_setting("forward_mode", Some("attachment"))
+        .unwrap();
+    assert_eq!(
+        store.delivery_setting("forward_mode").unwrap().as_deref(),
+        Some("attachment")
+    );
+    store.set_delivery_setting("forward_mode", None).unwrap();
+    assert_eq!(store.delivery_setting("forward_mode").unwrap(), None);
 }
 
 #[test]

@@ -42,7 +42,7 @@ impl std::str::FromStr for Urgency {
 /// One place a profile can deliver to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChannelTarget {
     /// This desktop's notifications.
     Desktop,
@@ -125,7 +125,7 @@ impl std::str::FromStr for ChannelTarget {
 /// `{"do": "label", "label": "lists"}`, `{"do": "stop"}`, `{"do": "deliver"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "do", rename_all = "snake_case")]
 pub enum Action {
     /// A notification on this desktop.
     Notify { urgency: Urgency },
@@ -266,7 +266,8 @@ mod tests {
             assert_eq!(serde_json::to_string(&action).unwrap(), json);
         }
         assert!(serde_json::from_str::<Action>(r#"{"do":"explode"}"#).is_err());
-        assert!(serde_json::from_str::<Action>(r#"{"do":"label","label":"x","y":1}"#).is_err());
+        // Unknown fields are ignored (the API description allows them in these objects).
+        assert!(serde_json::from_str::<Action>(r#"{"do":"label","label":"x","y":1}"#).is_ok());
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub mod rule;
 pub mod schedule;
 mod validate;
 
+/// Deserializers for whole numbers that also take `3.0` (for API bodies).
+pub use validate::int;
+/// Schemas of the checked strings, for the server's API description.
+#[cfg(feature = "openapi")]
+pub use validate::schema as api_schema;
+
 pub use action::{Action, ChannelTarget, Urgency};
 pub use decide::{decide, ConditionCheck, Decision, NotifyOptions, RuleCheck, RuleMatch, RuleSet};
 pub use facts::{FactsInput, Importance, MessageChannel, MessageFacts};

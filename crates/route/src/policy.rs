@@ -27,14 +27,17 @@ pub enum DeliveredWhen {
 pub struct MessagePolicy {
     /// Attempts on one channel before it counts as failed (at least 1).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    #[serde(deserialize_with = "crate::int::u32")]
     pub trials: u32,
     /// Seconds before the first retry; each further retry waits twice as long as the one
     /// before, capped at one hour.
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86400))]
+    #[serde(deserialize_with = "crate::int::u32")]
     pub retry_after_secs: u32,
     /// A channel still not delivered this many seconds after its first attempt has failed,
     /// whatever trials remain (0: no expiry).
     #[cfg_attr(feature = "openapi", schema(maximum = 31536000))]
+    #[serde(deserialize_with = "crate::int::u64")]
     pub expiry_secs: u64,
     /// Where to try next, in order, once a channel has failed. Channels the message already
     /// went to (or failed on) are skipped.

@@ -54,6 +54,7 @@ pub struct NotifySettings {
     /// At most one notification per conversation per this many minutes (0: no limit). The
     /// decision carries it; [`crate::NotifyLimiter`] applies it.
     #[cfg_attr(feature = "openapi", schema(maximum = 10080))]
+    #[serde(deserialize_with = "crate::int::u32")]
     pub rate_limit_minutes: u32,
     /// Accounts whose messages never raise a desktop notification (VIPs excepted).
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::validate::schema::RoutingName>))]

@@ -12,7 +12,7 @@ use crate::{Action, Profile};
 /// whole word (the body: its first 1 MiB of text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "if", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "if", rename_all = "snake_case")]
 pub enum Condition {
     /// The channel the message came in by.
     Channel { channel: MessageChannel },
@@ -77,9 +77,17 @@ pub enum Condition {
         words: String,
     },
     /// The raw message is at least this many bytes.
-    SizeAtLeast { bytes: u64 },
+    SizeAtLeast {
+        #[serde(deserialize_with = "crate::int::u64")]
+        #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807_u64))]
+        bytes: u64,
+    },
     /// The raw message is smaller than this many bytes.
-    SizeBelow { bytes: u64 },
+    SizeBelow {
+        #[serde(deserialize_with = "crate::int::u64")]
+        #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807_u64))]
+        bytes: u64,
+    },
     /// The message has (or, with `present: false`, has no) attachment; inline images do not count.
     Attachment { present: bool },
     /// The message came through this mailing list (List-Id); `*` means any list.
@@ -107,7 +115,8 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Assigned by the store; 0 for a rule not saved yet.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::i64")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub id: i64,
     #[cfg_attr(
         feature = "openapi",
@@ -207,7 +216,13 @@ impl Condition {
             Condition::SenderGroup { group } => name("group name", group),
             Condition::Subject { words } => words_ok("subject", words),
             Condition::Body { words } => words_ok("body", words),
-            Condition::SizeAtLeast { .. } | Condition::SizeBelow { .. } => Ok(()),
+            Condition::SizeAtLeast { bytes } | Condition::SizeBelow { bytes } => {
+                if *bytes > i64::MAX as u64 {
+                    Err(format!("size {bytes} is larger than {}", i64::MAX))
+                } else {
+                    Ok(())
+                }
+            }
             Condition::ListId { list } => {
                 if list.trim().is_empty()
                     || list.chars().count() > 500
@@ -258,6 +273,12 @@ impl Rule {
     /// against the existing profiles by [`Rule::validate_profiles`].
     pub fn validate(&self) -> Result<(), String> {
         crate::validate::name("rule name", &self.name)?;
+        if self.id < 0 {
+            return Err(format!(
+                "rule id {} is negative; ids are given by the store",
+                self.id
+            ));
+        }
         if self.actions.is_empty() {
             return Err(format!("rule '{}' has no action (notify, forward_mail, forward_im, hold, mark_read, label, stop, deliver)", self.name));
         }

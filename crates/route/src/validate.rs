@@ -60,6 +60,73 @@ pub(crate) fn truncate(s: &str, chars: usize) -> String {
     s.chars().take(chars).collect()
 }
 
+/// Integer fields that also take a JSON number with a zero fraction (`3.0`): JSON Schema
+/// calls that an integer too, and clients written in languages without integers send it.
+pub mod int {
+    use serde::de::{Deserializer, Error, Visitor};
+    use std::fmt;
+
+    struct Whole;
+
+    impl Visitor<'_> for Whole {
+        type Value = i128;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<i128, E> {
+            Ok(v.into())
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<i128, E> {
+            Ok(v.into())
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<i128, E> {
+            if v.fract() == 0.0 && v.abs() < 1e30 {
+                Ok(v as i128)
+            } else {
+                Err(E::custom(format!("{v} is not a whole number")))
+            }
+        }
+    }
+
+    fn whole<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
+        let v = d.deserialize_any(Whole)?;
+        T::try_from(v).map_err(|_| D::Error::custom(format!("{v} is out of range")))
+    }
+
+    pub fn u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        whole(d)
+    }
+
+    pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        whole(d)
+    }
+
+    pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        whole(d)
+    }
+
+    /// For an optional field (absent or null: `None`).
+    pub fn opt_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        struct Opt;
+        impl<'de> Visitor<'de> for Opt {
+            type Value = Option<u32>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number or null")
+            }
+            fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                u32(d).map(Some)
+            }
+        }
+        d.deserialize_option(Opt)
+    }
+}
+
 /// Schemas of strings checked by these rules, for the API description.
 #[cfg(feature = "openapi")]
 #[allow(dead_code)] // only their schemas are used

@@ -339,7 +339,8 @@ pub async fn delete_rule(
 #[serde(deny_unknown_fields)]
 pub struct MoveBody {
     /// The new position, 1 = first; past the end means last.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "switchboard_route::int::u32")]
     position: u32,
 }
 
@@ -355,8 +356,11 @@ pub async fn move_rule(
     caller.require_store_owner(CHANGES)?;
     let id = parse_rule_id(&id)?;
     let m: MoveBody = body(b)?;
-    if m.position == 0 {
-        return Err(ApiError::bad_request("'position' starts at 1"));
+    if !(1..=10_000).contains(&m.position) {
+        return Err(ApiError::bad_request(format!(
+            "'position' must be from 1 to 10000, not {}",
+            m.position
+        )));
     }
     let r = state
         .with_store(move |s| Ok(s.move_rule(id, m.position as usize)?))
@@ -369,12 +373,14 @@ pub async fn move_rule(
 pub struct TryBody {
     rule: Rule,
     /// Where it would go, 1 = first (default: last).
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 10000)]
+    #[serde(default, deserialize_with = "switchboard_route::int::opt_u32")]
     position: Option<u32>,
     /// Decide as if this profile were active (default: the active one).
     profile: Option<String>,
     /// How many of the newest messages to look at, 1 to 5000 (default 500).
     #[schema(minimum = 1, maximum = 5000)]
+    #[serde(default, deserialize_with = "switchboard_route::int::opt_u32")]
     limit: Option<u32>,
 }
 
@@ -388,8 +394,8 @@ pub async fn try_rule(
     b: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let t: TryBody = body(b)?;
-    if t.position == Some(0) {
-        return Err(ApiError::bad_request("'position' starts at 1"));
+    if t.position.is_some_and(|p| !(1..=10_000).contains(&p)) {
+        return Err(ApiError::bad_request("'position' must be from 1 to 10000"));
     }
     let limit = t.limit.unwrap_or(500) as usize;
     if !(1..=5000).contains(&limit) {
@@ -423,11 +429,11 @@ pub async fn list_groups(State(state): State<Arc<AppState>>) -> Result<Response,
 #[serde(deny_unknown_fields)]
 pub struct GroupBody {
     /// Addresses and `@domain`s; replaces the current members.
-    #[schema(value_type = Vec<String>, max_items = 5000)]
+    #[schema(value_type = Vec<switchboard_route::api_schema::GroupMember>, max_items = 5000)]
     members: Vec<String>,
 }
 
-#[utoipa::path(put, path = "/api/groups/{name}", params(("name" = String, Path, description = "A group name, any case")), request_body = GroupBody,
+#[utoipa::path(put, path = "/api/groups/{name}", params(("name" = String, Path, description = "A group name, any case", pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$")), request_body = GroupBody,
     responses((status = 200, body = ContactGroup), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 403, description = "The token acts for a household member; only the store's owner may do this", body = crate::openapi::ErrorBody), (status = 409, description = "Too many groups", body = crate::openapi::ErrorBody)))]
 /// Creates a group or replaces its members.
 pub async fn put_group(
@@ -444,7 +450,7 @@ pub async fn put_group(
     Ok(Json(g).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/groups/{name}", params(("name" = String, Path, description = "A group name, any case")),
+#[utoipa::path(delete, path = "/api/groups/{name}", params(("name" = String, Path, description = "A group name, any case", pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$")),
     responses((status = 204, description = "Removed"), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 403, description = "The token acts for a household member; only the store's owner may do this", body = crate::openapi::ErrorBody), (status = 404, description = "No such group", body = crate::openapi::ErrorBody)))]
 /// Removes a group; rules naming it then match nobody.
 pub async fn delete_group(

@@ -1,19 +1,53 @@
 //! The clock that profiles, schedules and holds run on.
 //!
-//! Normally the system clock. For tests only, `SWITCHBOARD_TEST_NOW` moves it: set to unix
-//! seconds (`1767254340`) or an RFC 3339 instant (`2026-01-05T08:59:58+01:00`), the clock of
-//! this process starts at that instant when first read and runs at normal speed from there.
-//! An end-to-end test can so start `switchboard serve` two seconds before a scheduled
-//! boundary and watch the active profile change, without waiting for a real Monday morning.
-//! Sync, the store's own timestamps and the tracker keep using the real time.
+//! Normally the system clock. For tests only, two variables move it:
+//!
+//! * `SWITCHBOARD_CLOCK_OFFSET=SECONDS` adds that many seconds (may be negative) to the
+//!   system clock. Every process given the same offset agrees on the time, so a test can run
+//!   `switchboard serve` and CLI commands side by side on one shifted clock: it computes the
+//!   offset that puts "now" a few seconds before a scheduled boundary and watches the active
+//!   profile change, without waiting for a real Monday morning.
+//! * `SWITCHBOARD_TEST_NOW` set to unix seconds (`1767254340`) or an RFC 3339 instant
+//!   (`2026-01-05T08:59:58+01:00`): the clock of this process starts at that instant when
+//!   first read and runs at normal speed from there (for a single command).
+//!
+//! `SWITCHBOARD_TEST_NOW` wins when both are set. Sync, the store's own timestamps and the
+//! tracker keep using the real time.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
-/// The environment variable that sets the test clock.
+/// The environment variable that sets the test clock of one process.
 pub const TEST_NOW_VAR: &str = "SWITCHBOARD_TEST_NOW";
+/// The environment variable that shifts the clock by whole seconds.
+pub const OFFSET_VAR: &str = "SWITCHBOARD_CLOCK_OFFSET";
 
-static TEST_START: OnceLock<Option<(i64, Instant)>> = OnceLock::new();
+enum TestClock {
+    Real,
+    StartsAt(i64, Instant),
+    Offset(i64),
+}
+
+static TEST_CLOCK: OnceLock<TestClock> = OnceLock::new();
+
+fn test_clock() -> &'static TestClock {
+    TEST_CLOCK.get_or_init(|| {
+        if let Ok(v) = std::env::var(TEST_NOW_VAR) {
+            match parse_instant(&v) {
+                Ok(t) => return TestClock::StartsAt(t, Instant::now()),
+                // A typo must not pass unnoticed as the real clock in a test.
+                Err(e) => tracing::warn!("{TEST_NOW_VAR} ignored: {e}"),
+            }
+        }
+        if let Ok(v) = std::env::var(OFFSET_VAR) {
+            match v.trim().parse::<i64>() {
+                Ok(o) => return TestClock::Offset(o),
+                Err(e) => tracing::warn!("{OFFSET_VAR} ignored: '{v}' is not whole seconds: {e}"),
+            }
+        }
+        TestClock::Real
+    })
+}
 
 /// Reads a test-clock value: unix seconds or an RFC 3339 instant.
 pub fn parse_instant(s: &str) -> Result<i64, String> {
@@ -28,27 +62,16 @@ pub fn parse_instant(s: &str) -> Result<i64, String> {
 
 /// Now, in unix seconds, on the routing clock.
 pub fn now() -> i64 {
-    let start = TEST_START.get_or_init(|| {
-        let v = std::env::var(TEST_NOW_VAR).ok()?;
-        match parse_instant(&v) {
-            Ok(t) => Some((t, Instant::now())),
-            Err(e) => {
-                // A typo must not silently run on the real clock in a test.
-                tracing::warn!("{TEST_NOW_VAR} ignored: {e}");
-                None
-            }
-        }
-    });
-    match start {
-        Some((t, at)) => t + at.elapsed().as_secs() as i64,
-        None => crate::now_unix(),
+    match test_clock() {
+        TestClock::Real => crate::now_unix(),
+        TestClock::StartsAt(t, at) => t + at.elapsed().as_secs() as i64,
+        TestClock::Offset(o) => crate::now_unix().saturating_add(*o),
     }
 }
 
-/// Whether the test clock is in use (shown by `serve` so nobody mistakes it for real time).
+/// Whether a test clock is in use.
 pub fn is_test_clock() -> bool {
-    now();
-    matches!(TEST_START.get(), Some(Some(_)))
+    !matches!(test_clock(), TestClock::Real)
 }
 
 #[cfg(test)]

@@ -244,6 +244,13 @@ impl Helper<'_> {
                     std::thread::sleep(Duration::from_millis(200));
                 }
             }
+            "active-profile" => {
+                let active = self.api("/api/profiles/active");
+                active["active"]["name"]
+                    .as_str()
+                    .map(String::from)
+                    .ok_or(format!("no active profile in {active}"))
+            }
             "deliver-live" => {
                 let raw = TestMail::new()
                     .message_id("<live@example.org>")

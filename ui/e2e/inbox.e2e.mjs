@@ -207,6 +207,8 @@ async function main() {
       const name = (await other.textContent()).trim()
       await other.click()
       await profiles.locator('[role=radio][aria-checked=true]', { hasText: name }).waitFor()
+      const active = await ask('active-profile')
+      check(active.toLowerCase() === name.toLowerCase(), `the server's active profile is ${name} (${active})`)
       await screenshot(page, 'profile-switched')
       console.log(`profile switched to ${name}`)
     } else {

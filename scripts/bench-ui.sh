@@ -69,7 +69,8 @@ fi
 
 cleanup() {
   local rc=$? dovecot_pid=""
-  if [ -f "$data/switchboard.sqlite3" ]; then
+  # The password leaves the kernel keyring with the account (a kept store keeps its account).
+  if [ -f "$data/switchboard.sqlite3" ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
     SWITCHBOARD_KEYRING=kernel SWITCHBOARD_DATA_DIR="$data" "$bin" account remove bench >/dev/null 2>&1 || true
   fi
   [ -f "$root/run/master.pid" ] && dovecot_pid="$(cat "$root/run/master.pid" 2>/dev/null || true)"

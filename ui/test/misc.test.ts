@@ -5,7 +5,7 @@ import { defaultPort, providerForAddress, serverFor } from '../src/lib/presets'
 import { describeState, explainFailure, formatFingerprint } from '../src/lib/errors'
 import { keyAction } from '../src/lib/keys'
 import { frameCsp, frameDocument } from '../src/lib/frame'
-import { LatestSearch } from '../src/lib/search'
+import { LatestSearch, searchableText } from '../src/lib/search'
 
 describe('progress', () => {
   it('reads done/total from the state detail', () => {
@@ -140,6 +140,35 @@ describe('LatestSearch', () => {
     await settle()
     expect(shown).toEqual([])
     expect(pending.length).toBe(1)
+  })
+
+  it('leaves out a one-letter last word still being typed', () => {
+    expect(searchableText('budget r')).toBe('budget')
+    expect(searchableText('budget re')).toBe('budget re')
+    expect(searchableText('budget r ')).toBe('budget r')
+    expect(searchableText(' q ')).toBe('q')
+    expect(searchableText('ab')).toBe('ab')
+  })
+
+  it('answers a text it has just answered without asking again', async () => {
+    const { s, pending, shown, settle } = setup()
+    s.input('budget')
+    pending[0].resolve('R')
+    await settle()
+    s.input('budget r')
+    expect(pending.length).toBe(1)
+    expect(shown.at(-1)).toEqual(['budget', 'R', true])
+    s.input('budget re')
+    expect(pending.map((p) => p.text)).toEqual(['budget', 'budget re'])
+  })
+
+  it('asks again about the same text when told the messages changed', async () => {
+    const { s, pending, settle } = setup()
+    s.input('budget')
+    pending[0].resolve('R')
+    await settle()
+    s.refresh('budget')
+    expect(pending.map((p) => p.text)).toEqual(['budget', 'budget'])
   })
 
   it('does not ask about one letter', () => {

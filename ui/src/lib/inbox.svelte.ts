@@ -294,7 +294,7 @@ export class Inbox {
     }
     if (touched.size === 0) return
     if (this.searchRows !== null) {
-      this.search.input(this.searchText)
+      this.search.refresh(this.searchText)
     }
     // New and changed messages near the top come with the first page; changed ones further
     // down are fetched one by one.

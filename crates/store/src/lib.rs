@@ -44,7 +44,7 @@ pub use im::{
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
 pub use owners::validate_owner;
 pub use profiles::{
-    local_time, ProfilesOverview, RouteExplanation, RuleTrial, Routing, TrialMatch, TrialOutcome,
+    local_time, ProfilesOverview, RouteExplanation, Routing, RuleTrial, TrialMatch, TrialOutcome,
 };
 pub use query::{Channel, InboxQuery, MessageDetail, MessageSummary, SourceView};
 pub use schema::SCHEMA_VERSION;

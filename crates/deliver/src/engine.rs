@@ -690,14 +690,14 @@ impl Engine {
         }
     }
 
-    async fn im_send(&self, to: &str, text: &str) -> Outcome {
+    async fn im_send(&self, d: &Delivery, to: &str, text: &str) -> Outcome {
         let Some(im) = self.0.opts.im.clone() else {
             return failed(
                 "no instant-messaging channel is set up in this process",
                 false,
             );
         };
-        match im.send(to, text).await {
+        match im.send(d.id, d.message_id, to, text).await {
             Ok(answer) => Outcome::Delivered { code: None, answer },
             Err(f) => failed(f.answer, f.transient),
         }
@@ -748,7 +748,7 @@ impl Engine {
                     .await;
                 match text {
                     Ok(Ok(n)) => {
-                        self.im_send(&to, &format!("{}: {}", n.summary, n.body))
+                        self.im_send(d, &to, &format!("{}: {}", n.summary, n.body))
                             .await
                     }
                     Ok(Err(o)) => o,
@@ -823,7 +823,7 @@ impl Engine {
             }
             ChannelTarget::Im { address } => {
                 let note = channels::digest_desktop_note(&lines, &reason, hide_content, urgency);
-                self.im_send(&address, &format!("{}\n{}", note.summary, note.body))
+                self.im_send(d, &address, &format!("{}\n{}", note.summary, note.body))
                     .await
             }
             ChannelTarget::Mail { address } => {

@@ -15,9 +15,15 @@ pub struct ImFailure {
 
 /// Sends instant messages.
 pub trait ImChannel: Send + Sync {
-    /// Sends `text` to `to` (e.g. a JID); the answer says what the server did.
+    /// Sends for tracker delivery `delivery_id` to `to` (e.g. a JID): stored message
+    /// `message_id` (the channel makes its own short form, so a reply can find its way back),
+    /// or, without one (a digest), `text` as it is. The same delivery may be attempted again
+    /// after an interruption; the channel can use its id to send only once. The answer says
+    /// what the server did.
     fn send<'a>(
         &'a self,
+        delivery_id: i64,
+        message_id: Option<i64>,
         to: &'a str,
         text: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<String, ImFailure>> + Send + 'a>>;

@@ -11,7 +11,8 @@ import { LatestSearch } from './search'
 
 const FIRST_PAGE = 100
 const PAGE = 1000
-const SEARCH_LIMIT = 500
+// A few screens of results: enough while typing, and each one costs the server a lookup.
+const SEARCH_LIMIT = 100
 
 export class Inbox {
   rows = $state.raw<Row[]>([])

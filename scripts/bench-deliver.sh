@@ -46,9 +46,9 @@ DOVECOT="$(dovecot --version | cut -d' ' -f1)" LOAD="$(cut -d' ' -f1-3 /proc/loa
 import json, os, re
 r = json.loads(os.environ["RESULT"])
 ok = "yes" if r["p95_ms"] < 2000 else "**no**"
-table = f"""| messages | median | p95 | min | max | mean | target p95 < 2 s met |
-|---:|---:|---:|---:|---:|---:|:---:|
-| {r['messages']} | {r['median_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['min_ms']:.0f} ms | {r['max_ms']:.0f} ms | {r['mean_ms']:.0f} ms | {ok} |"""
+table = f"""| messages | median | p95 | min | max | mean | of which routing → SMTP 250 (median / p95) | target p95 < 2 s met |
+|---:|---:|---:|---:|---:|---:|---:|:---:|
+| {r['messages']} | {r['median_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['min_ms']:.0f} ms | {r['max_ms']:.0f} ms | {r['mean_ms']:.0f} ms | {r['tracker_median_ms']:.0f} / {r['tracker_p95_ms']:.0f} ms | {ok} |"""
 print(table)
 docs = os.environ["DOCS"]
 if not docs:
@@ -74,6 +74,9 @@ stores the message, the delivery engine (woken by the end of the pass) routes it
 active profile (Home, forwarding to a mail address) and submits the forward over STARTTLS with
 AUTH to the aiosmtpd sink. One message at a time, each timed from `doveadm save` returning to
 the sink having recorded the forward (both clocks are the machine's). Target: p95 < 2 s.
+The tracker's own time stamps split it: from the routing decision (`queued`) to the SMTP
+server's 250 (`delivered`) is the delivery engine's part; the rest is Dovecot noticing the new
+message and telling the IDLE session, and the sync pass that stores it.
 
 {body}
 """

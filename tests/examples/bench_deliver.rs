@@ -8,7 +8,10 @@
 //!         cargo run --release -p switchboard-tests --example bench_deliver -- [MESSAGES]
 //!
 //! Prints one JSON object on stdout: messages, median_ms, p95_ms, min_ms, max_ms, mean_ms,
-//! and every sample. `scripts/bench-deliver.sh` runs it and records the result.
+//! every sample, and tracker_median_ms / tracker_p95_ms: the part between the routing decision
+//! and the SMTP server's answer, from the tracker's own time stamps (the rest is Dovecot
+//! telling the IDLE session and the sync pass). `scripts/bench-deliver.sh` runs it and
+//! records the result.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant, SystemTime};
@@ -143,7 +146,40 @@ fn main() -> Result<()> {
         let mut sorted = samples.clone();
         sorted.sort_by(|a, b| a.total_cmp(b));
         let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        // The tracker's part: from the routing decision (queued) to the server's 250.
+        let done = sb.run_json(&[
+            "deliveries",
+            "--state",
+            "delivered",
+            "--json",
+            "--limit",
+            "1000",
+        ])?;
+        let mut tracked: Vec<f64> = done
+            .as_array()
+            .context("deliveries --json is not a list")?
+            .iter()
+            .filter_map(|d| {
+                let at = |state: &str| {
+                    d["events"]
+                        .as_array()?
+                        .iter()
+                        .find(|e| e["state"] == state)?["at"]
+                        .as_f64()
+                };
+                Some(at("delivered")? - at("queued")?)
+            })
+            .collect();
+        tracked.sort_by(|a, b| a.total_cmp(b));
+        if tracked.len() != n {
+            bail!(
+                "{} of {n} deliveries are recorded as delivered",
+                tracked.len()
+            );
+        }
         Ok(serde_json::json!({
+            "tracker_median_ms": percentile(&tracked, 50.0),
+            "tracker_p95_ms": percentile(&tracked, 95.0),
             "messages": n,
             "median_ms": percentile(&sorted, 50.0),
             "p95_ms": percentile(&sorted, 95.0),

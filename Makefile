@@ -44,6 +44,7 @@ bench: deps-bench ui
 	$(CARGO) build --release -p switchboard-cli
 	scripts/bench-sync.sh ./target/release/switchboard
 	scripts/bench-index.sh ./target/release/switchboard
+	scripts/bench-route.sh
 	scripts/bench-deliver.sh ./target/release/switchboard
 	scripts/bench-ui.sh ./target/release/switchboard
 

@@ -13,7 +13,8 @@
 # The Rust toolchain itself comes from rustup (see rust-version in Cargo.toml), not from here.
 set -euo pipefail
 
-COMMON=(build-essential pkg-config libdbus-1-dev)
+# tzdata: the IANA time zones profile schedules are computed in (read at run time by jiff).
+COMMON=(build-essential pkg-config libdbus-1-dev tzdata)
 # xvfb + dunst: a real notification daemon for the delivery tests (desktop notifications).
 TEST=(dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd gnome-keyring dbus dbus-x11
       libsecret-tools openssl keyutils prosody chromium xvfb dunst)

@@ -210,6 +210,23 @@ impl Test {
         }
     }
 
+    /// A rough rank of how much checking this costs.
+    fn cost(&self) -> u8 {
+        match self {
+            Test::Channel(_)
+            | Test::SizeAtLeast(_)
+            | Test::SizeBelow(_)
+            | Test::Attachment(_)
+            | Test::AnyList
+            | Test::Importance(_) => 0,
+            Test::Sender(_) | Test::List(_) | Test::SenderDomain(_) => 1,
+            Test::Account(_) | Test::Recipient(_) => 2,
+            Test::SenderGroup(..) => 3,
+            Test::Subject(_) => 4,
+            Test::Body(_) => 5,
+        }
+    }
+
     fn holds(&self, f: &MessageFacts, groups: &[Members]) -> bool {
         match self {
             Test::Channel(c) => f.channel == *c,
@@ -360,6 +377,9 @@ struct Compiled {
     /// Lower-case profile names; empty: every profile.
     profiles: Vec<String>,
     tests: Vec<Test>,
+    /// The same tests, cheapest first: the order they are evaluated in (all/any do not care
+    /// about order; explanations keep the rule's own).
+    by_cost: Vec<Test>,
     /// It decides where the message goes (a delivery, deliver or hold).
     routes: bool,
     stops: bool,
@@ -403,6 +423,12 @@ impl RuleSet {
             .map(|r| Compiled {
                 profiles: r.profiles.iter().map(|p| p.trim().to_lowercase()).collect(),
                 tests: r.conditions.iter().map(|c| Test::new(c, &index)).collect(),
+                by_cost: {
+                    let mut t: Vec<Test> =
+                        r.conditions.iter().map(|c| Test::new(c, &index)).collect();
+                    t.sort_by_key(Test::cost);
+                    t
+                },
                 routes: r
                     .actions
                     .iter()
@@ -435,9 +461,9 @@ impl RuleSet {
             return true;
         }
         if c.rule.match_any {
-            c.tests.iter().any(|t| t.holds(f, &self.groups))
+            c.by_cost.iter().any(|t| t.holds(f, &self.groups))
         } else {
-            c.tests.iter().all(|t| t.holds(f, &self.groups))
+            c.by_cost.iter().all(|t| t.holds(f, &self.groups))
         }
     }
 

@@ -147,6 +147,9 @@ pub struct MessageFacts {
     pub accounts: Vec<String>,
     /// The first From address, lower-case; `None` when there is none.
     pub sender: Option<String>,
+    /// Where the domain starts in `sender` (after the last '@'); 0 when unknown.
+    #[serde(skip)]
+    pub(crate) domain_start: usize,
     /// The sender's display name as written.
     pub sender_name: Option<String>,
     /// To and Cc addresses, lower-case.
@@ -219,7 +222,12 @@ impl MessageFacts {
             .to_string();
         let subject_lc = i.subject.to_lowercase();
         let body_lc = body.to_lowercase();
+        let domain_start = sender
+            .as_deref()
+            .and_then(|s| s.rfind('@'))
+            .map_or(0, |at| at + 1);
         MessageFacts {
+            domain_start,
             subject_words: WordIndex::new(&subject_lc),
             body_words: WordIndex::new(&body_lc),
             subject_lc,
@@ -249,10 +257,13 @@ impl MessageFacts {
 
     /// The domain of the sender's address, lower-case.
     pub fn sender_domain(&self) -> Option<&str> {
-        self.sender
-            .as_deref()
-            .and_then(|s| s.rsplit_once('@'))
-            .map(|(_, d)| d)
+        let s = self.sender.as_deref()?;
+        let d = self.domain_start;
+        // The position found by `new`, unless `sender` was changed by hand since.
+        if d > 0 && d <= s.len() && s.as_bytes()[d - 1] == b'@' && !s[d..].contains('@') {
+            return Some(&s[d..]);
+        }
+        s.rsplit_once('@').map(|(_, d)| d)
     }
 
     /// Facts from a parsed message. `accounts` are the accounts it came through; `raw` (when
@@ -292,6 +303,15 @@ impl MessageFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WordIndex {
     entries: Vec<(u64, u32, u32)>,
+    /// One bit per word hash (1,024 bits): most looked-up words are absent, and most of those
+    /// are turned away here without the search.
+    bloom: [u64; 16],
+}
+
+fn bloom_bit(h: u64) -> (usize, u64) {
+    // The top bits: FNV's low bits follow the last byte too closely.
+    let bit = (h >> 54) as usize; // 0..1024
+    (bit / 64, 1u64 << (bit % 64))
 }
 
 /// FNV-1a: tiny and good enough to spread words; hits are checked against the text anyway.
@@ -326,7 +346,12 @@ impl WordIndex {
         let word = |&(_, s, l): &(u64, u32, u32)| &text[s as usize..(s + l) as usize];
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| word(a).cmp(word(b))));
         entries.dedup_by(|a, b| a.0 == b.0 && word(a) == word(b));
-        WordIndex { entries }
+        let mut bloom = [0u64; 16];
+        for e in &entries {
+            let (i, m) = bloom_bit(e.0);
+            bloom[i] |= m;
+        }
+        WordIndex { entries, bloom }
     }
 
     /// Whether `word` (letters and digits only, lower-case) is one of the words of `text`,
@@ -336,6 +361,10 @@ impl WordIndex {
     }
 
     pub(crate) fn contains_hashed(&self, text: &str, word: &str, h: u64) -> bool {
+        let (i, m) = bloom_bit(h);
+        if self.bloom[i] & m == 0 {
+            return false;
+        }
         let from = self.entries.partition_point(|e| e.0 < h);
         self.entries[from..]
             .iter()

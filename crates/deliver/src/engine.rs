@@ -894,11 +894,14 @@ fn route_one(
         )
         .map(|r| r.is_some())
     };
+    // A message that cannot be read is recorded as not routed (with why) rather than
+    // holding up every message after it.
     let raw = match s.raw(id) {
         Ok(r) => r,
         Err(StoreError::NoSuchMessage(_)) => {
             return skip(s, "the message was deleted before it was routed".into())
         }
+        Err(e @ StoreError::Corrupt { .. }) => return skip(s, format!("not routed: {e}")),
         Err(e) => return Err(e),
     };
     if let Some(reason) = loop_reason(&raw, install_id) {
@@ -909,6 +912,7 @@ fn route_one(
         Err(StoreError::NoSuchMessage(_)) => {
             return skip(s, "the message was deleted before it was routed".into())
         }
+        Err(e @ StoreError::Corrupt { .. }) => return skip(s, format!("not routed: {e}")),
         Err(e) => return Err(e),
     };
     let decision = routing.decide(&facts, now);
@@ -926,4 +930,138 @@ fn route_one(
         now_millis(),
     );
     Ok(s.route_message(id, &record, &deliveries)?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_store::{
+        AccountKind, IncomingMessage, MailboxState, NewAccount, SourceKey, SyncPolicy, TlsMode,
+    };
+
+    fn setup() -> (tempfile::TempDir, Engine, Store, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let account = store
+            .add_account(&NewAccount {
+                name: "work".into(),
+                kind: AccountKind::Imap,
+                host: "127.0.0.1".into(),
+                port: 993,
+                tls: TlsMode::Implicit,
+                username: "alice".into(),
+                trust_cert: None,
+                mailboxes: vec![],
+                policy: SyncPolicy::Mirror,
+            })
+            .unwrap()
+            .id;
+        // Mail from now on is news, not the first download.
+        store
+            .save_mailbox_state(
+                account,
+                "INBOX",
+                &MailboxState {
+                    uidvalidity: Some(1),
+                    complete: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let engine = Engine::open(
+            dir.path(),
+            EngineOptions::standard(),
+            Arc::new(Notify::new()),
+        )
+        .unwrap();
+        (dir, engine, store, account)
+    }
+
+    fn ingest(store: &mut Store, account: i64, uid: u32, extra: &str) -> i64 {
+        let raw = format!(
+            "{extra}Message-ID: <m{uid}@x>\r\nFrom: bob@example.org\r\nSubject: s{uid}\r\n\r\nbody\r\n"
+        )
+        .into_bytes();
+        store
+            .ingest(
+                account,
+                &[IncomingMessage {
+                    parsed: switchboard_model::parse(&raw),
+                    raw,
+                    source: SourceKey::Imap {
+                        mailbox: "INBOX".into(),
+                        uidvalidity: 1,
+                        uid,
+                    },
+                    flags: None,
+                }],
+            )
+            .unwrap()[0]
+            .message_id()
+    }
+
+    #[tokio::test]
+    async fn routes_once_cuts_loops_and_skips_damaged_messages() {
+        let (dir, engine, mut store, account) = setup();
+        let install = store.install_id().unwrap();
+        let plain = ingest(&mut store, account, 1, "");
+        let looped = ingest(
+            &mut store,
+            account,
+            2,
+            &format!("X-Switchboard-Forwarded: {install}\r\n"),
+        );
+        let damaged = ingest(&mut store, account, 3, "");
+        let conn = rusqlite::Connection::open(dir.path().join(switchboard_store::DB_FILE)).unwrap();
+        conn.execute(
+            "UPDATE message_raw SET data = x'00' WHERE message_id = ?1",
+            [damaged],
+        )
+        .unwrap();
+        assert_eq!(engine.route_pending().await.unwrap(), 3);
+        assert_eq!(engine.route_pending().await.unwrap(), 0, "routed once");
+
+        let (state, _) = store.route_state(plain).unwrap().unwrap();
+        assert_eq!(state, "routed");
+        let d = store.message_deliveries(plain).unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            d[0].delivery.channel, "desktop",
+            "Home notifies this desktop"
+        );
+
+        let (state, reason) = store.route_state(looped).unwrap().unwrap();
+        assert_eq!(state, "skipped");
+        assert!(reason.unwrap().contains("forwarding loop"));
+        assert!(store.message_deliveries(looped).unwrap().is_empty());
+
+        let (state, reason) = store.route_state(damaged).unwrap().unwrap();
+        assert_eq!(state, "skipped");
+        assert!(reason.unwrap().contains("damaged"));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_of_a_vanished_process_is_recorded_as_interrupted_and_retried() {
+        let (dir, engine, mut store, account) = setup();
+        let m = ingest(&mut store, account, 1, "");
+        engine.route_pending().await.unwrap();
+        let id = store.message_deliveries(m).unwrap()[0].delivery.id;
+        // Another process claimed it and died (its lock file is gone with it).
+        let gone = Runner::register(dir.path()).unwrap();
+        let gone_id = gone.id().to_string();
+        store
+            .claim_delivery(id, &gone_id, now_millis(), false)
+            .unwrap()
+            .unwrap();
+        // While that process lives, its attempt is left alone.
+        assert_eq!(engine.recover().await.unwrap(), 0);
+        drop(gone);
+        assert_eq!(engine.recover().await.unwrap(), 1);
+        let v = &store.message_deliveries(m).unwrap()[0];
+        assert_eq!(v.delivery.state, DeliveryState::Failed);
+        assert!(v.delivery.next_attempt_at.is_some());
+        let steps: Vec<&str> = v.events.iter().map(|e| e.state.as_str()).collect();
+        assert_eq!(steps, ["queued", "sending", "interrupted", "retried"]);
+        assert_eq!(engine.recover().await.unwrap(), 0, "recorded once");
+    }
 }

@@ -260,6 +260,26 @@ fn new_mail_is_routed_forwarded_and_tracked_as_delivered() {
 }
 
 #[test]
+fn sync_watch_routes_and_delivers_too() {
+    let e = env();
+    e.profile(&["--channel", "mail:phone@example.net"]);
+    let mut watch = e.sb.spawn(&["sync", "--watch"]).unwrap();
+    wait_until("the first sync", Duration::from_secs(30), || {
+        let list = e.sb.run_json(&["account", "list", "--json"]).unwrap();
+        list[0]["state"]["state"] == "ok"
+    });
+    e.dv.deliver("alice", "INBOX", &mail("<w1@example.org>", "Watched"))
+        .unwrap();
+    let got = e.sink.wait_for_messages(1, Duration::from_secs(30));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let got = got.unwrap();
+    assert_eq!(got[0].header("Subject"), vec!["Fwd: Watched"]);
+    let id = e.message_id("<w1@example.org>");
+    assert_eq!(e.track(id)["deliveries"][0]["state"], "delivered");
+}
+
+#[test]
 fn a_forward_that_comes_back_is_not_forwarded_again() {
     let mut e = env();
     e.profile(&["--channel", "mail:phone@example.net"]);

@@ -493,3 +493,26 @@ fn a_deleted_message_keeps_its_tracker_history() {
         "the message is gone, the delivery stays"
     );
 }
+
+#[test]
+fn household_members_see_only_deliveries_of_their_mail() {
+    let (_dir, mut store, account) = setup();
+    complete_pass(&store, account);
+    store.set_account_owner("work", Some("alex")).unwrap();
+    let m = store.ingest(account, &[incoming("<own@x>", 30)]).unwrap()[0].message_id();
+    let id = store
+        .route_message(m, &routed("r"), &[new_delivery(m, "desktop", "")])
+        .unwrap()
+        .unwrap()[0];
+    assert!(store.delivery_owned_by(id, "alex").unwrap());
+    assert!(!store.delivery_owned_by(id, "sam").unwrap());
+    let queued = |owner| {
+        store
+            .deliveries_in_state(DeliveryState::Queued, 10, owner)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(queued(None), 1, "the store's owner sees everything");
+    assert_eq!(queued(Some("alex")), 1);
+    assert_eq!(queued(Some("sam")), 0);
+}

@@ -62,7 +62,7 @@ pub struct SmtpArgs {
 #[derive(Args)]
 pub struct SendArgs {
     /// Send from this account (default for a reply or forward: the one the original came
-    /// through).
+    /// through; for new mail: the first, by name, with an outgoing server).
     #[arg(long)]
     account: Option<String>,
     /// A recipient: an address or "Name <address>"; repeatable.

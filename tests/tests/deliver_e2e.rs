@@ -280,6 +280,47 @@ fn sync_watch_routes_and_delivers_too() {
 }
 
 #[test]
+fn inline_forwards_resend_the_original_with_resent_fields_and_do_not_loop() {
+    let mut e = env();
+    e.sb.run_ok(&["deliveries", "settings", "--forward-mode", "inline"])
+        .unwrap();
+    e.profile(&["--channel", "mail:phone@example.net"]);
+    e.serve();
+    e.dv.deliver("alice", "INBOX", &mail("<in1@example.org>", "Resent"))
+        .unwrap();
+    let got = e
+        .sink
+        .wait_for_messages(1, Duration::from_secs(30))
+        .unwrap();
+    let r = &got[0];
+    assert_eq!(r.rcpt_tos, vec!["phone@example.net"]);
+    assert_eq!(r.header("Resent-From"), vec!["<alice@localhost>"]);
+    assert_eq!(r.header("Resent-To"), vec!["<phone@example.net>"]);
+    assert_eq!(r.header("Resent-Message-ID").len(), 1);
+    assert_eq!(
+        r.header("Message-ID"),
+        vec!["<in1@example.org>"],
+        "the original itself"
+    );
+    assert_eq!(r.header("From"), vec!["Bob Sender <bob@example.org>"]);
+    assert_eq!(r.header("Subject"), vec!["Resent"]);
+    assert_eq!(r.header("X-Forwarded-To"), vec!["phone@example.net"]);
+    // It comes back: the same message again, not news.
+    e.dv.deliver("alice", "INBOX", &r.raw).unwrap();
+    let id = e.message_id("<in1@example.org>");
+    wait_until("the copy to be synced", Duration::from_secs(20), || {
+        e.sb.run_json(&["show", &id.to_string(), "--json"]).unwrap()["sources"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(e.sink.received().unwrap().len(), 1, "not forwarded again");
+    assert_eq!(e.track(id)["deliveries"].as_array().unwrap().len(), 1);
+}
+
+#[test]
 fn a_forward_that_comes_back_is_not_forwarded_again() {
     let mut e = env();
     e.profile(&["--channel", "mail:phone@example.net"]);

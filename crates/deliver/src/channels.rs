@@ -151,13 +151,15 @@ pub(crate) fn desktop_note_for(
     })?;
     let m = store.message(id).map_err(store_failure)?;
     let accounts = store.message_accounts(id).map_err(store_failure)?;
-    Ok(message_note(
+    let mut note = message_note(
         m.summary.from.as_ref(),
         &m.summary.subject,
         &accounts,
         hide_content,
         urgency,
-    ))
+    );
+    note.message_id = Some(id);
+    Ok(note)
 }
 
 /// The rate limit: `None` to go ahead, or the outcome of a suppressed notification.

@@ -15,6 +15,9 @@ pub struct DesktopNote {
     pub summary: String,
     pub body: String,
     pub urgency: Urgency,
+    /// The message a click on the notification opens (none for a digest); a notifier that
+    /// can act on clicks (the desktop app's) uses it.
+    pub message_id: Option<i64>,
 }
 
 /// Why a notification was not shown.
@@ -124,6 +127,7 @@ pub fn message_note(
             summary: format!("New message from {}", one_line(&who, 80)),
             body: plain(&via),
             urgency,
+            message_id: None,
         }
     } else {
         let subject = if subject.trim().is_empty() {
@@ -139,6 +143,7 @@ pub fn message_note(
                 format!("{subject}\n{via}")
             }),
             urgency,
+            message_id: None,
         }
     }
 }
@@ -173,6 +178,7 @@ pub fn digest_note(
         ),
         body: plain(body.trim_end()),
         urgency,
+        message_id: None,
     }
 }
 

@@ -47,6 +47,7 @@ pub struct Embedded {
     data_dir: PathBuf,
     sync: bool,
     poll_interval: Duration,
+    notifier: Option<Arc<dyn switchboard_deliver::notify::Notifier>>,
 }
 
 impl Embedded {
@@ -71,7 +72,15 @@ impl Embedded {
             sync: options.sync,
             // Polling a POP3 server more often than every 10 s only annoys it.
             poll_interval: options.poll_interval.max(Duration::from_secs(10)),
+            notifier: None,
         })
+    }
+
+    /// Shows the delivery engine's desktop notifications through `notifier` instead of the
+    /// plain notify-rust one: the desktop app's, whose notifications open their message when
+    /// clicked.
+    pub fn set_notifier(&mut self, notifier: Arc<dyn switchboard_deliver::notify::Notifier>) {
+        self.notifier = Some(notifier);
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -124,6 +133,7 @@ impl Embedded {
             data_dir,
             sync,
             poll_interval,
+            notifier,
             ..
         } = self;
         // The delivery engine wakes when a sync pass stored mail; it also notices what the API
@@ -133,12 +143,12 @@ impl Embedded {
             inner: reporter,
             wake: wake_deliver.clone(),
         });
+        let mut engine_options = switchboard_deliver::EngineOptions::standard();
+        if let Some(n) = notifier {
+            engine_options.notifier = n;
+        }
         let deliver = async {
-            match switchboard_deliver::Engine::open(
-                &data_dir,
-                switchboard_deliver::EngineOptions::standard(),
-                wake_deliver,
-            ) {
+            match switchboard_deliver::Engine::open(&data_dir, engine_options, wake_deliver) {
                 Ok(engine) => engine.run().await,
                 Err(e) => eprintln!("warning: deliveries stopped: {e}"),
             }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Switchboard needs. Idempotent; quick when all is installed.
 #
-#   scripts/install-deps.sh            # same as "run": build dependencies only
-#   scripts/install-deps.sh test       # + Dovecot, Prosody, gnome-keyring, D-Bus, secret-tool, openssl, keyutils, Chromium
+#   scripts/install-deps.sh            # same as "run": build dependencies only (the CLI and the
+#                                      #   desktop app: WebKitGTK 4.1, appindicator, librsvg...)
+#   scripts/install-deps.sh test       # + Dovecot, Prosody, gnome-keyring, D-Bus, secret-tool, openssl, keyutils, Chromium,
+#                                      #   Xvfb, dunst, WebKitWebDriver (the desktop app's tests)
 #   scripts/install-deps.sh bench      # + everything of "test", isync (mbsync) and GNU time
 #
 # Several sets may be given (e.g. "test bench"). Uses apt-get, through sudo when not root.
@@ -18,6 +20,13 @@ COMMON=(build-essential pkg-config libdbus-1-dev tzdata)
 # xvfb + dunst: a real notification daemon for the delivery tests (desktop notifications).
 TEST=(dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd gnome-keyring dbus dbus-x11
       libsecret-tools openssl keyutils prosody chromium xvfb dunst)
+# The desktop app (src-tauri): Tauri 2 on WebKitGTK 4.1, the tray (appindicator), icons rendered
+# from icons/switchboard.svg by rsvg-convert. Every set builds the app, so every set gets these.
+DESKTOP=(libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libssl-dev libayatana-appindicator3-dev
+         librsvg2-dev librsvg2-bin file)
+# The desktop smoke and package tests (Xvfb and dunst come with TEST): WebKitWebDriver, and
+# desktop-file-validate for the packaged desktop entry.
+DESKTOP_TEST=(webkit2gtk-driver desktop-file-utils)
 BENCH=(isync time wrk curl)
 
 usage() {
@@ -26,12 +35,12 @@ usage() {
 
 sets=("$@")
 [ ${#sets[@]} -eq 0 ] && sets=(run)
-wanted=("${COMMON[@]}")
+wanted=("${COMMON[@]}" "${DESKTOP[@]}")
 for s in "${sets[@]}"; do
     case "$s" in
         run) ;;
-        test) wanted+=("${TEST[@]}") ;;
-        bench) wanted+=("${TEST[@]}" "${BENCH[@]}") ;;
+        test) wanted+=("${TEST[@]}" "${DESKTOP_TEST[@]}") ;;
+        bench) wanted+=("${TEST[@]}" "${DESKTOP_TEST[@]}" "${BENCH[@]}") ;;
         -h|--help) usage; exit 0 ;;
         *) echo "install-deps: unknown set '$s' (expected run, test or bench)" >&2; usage >&2; exit 2 ;;
     esac

@@ -6,6 +6,7 @@
 //! * [`Switchboard`] — runs the `switchboard` CLI with its own data dir, HOME, XDG dirs and keyring.
 //! * [`TestMail`] and [`awkward_corpus`] — messages to deliver.
 //! * [`ImapProbe`] / [`Pop3Probe`] — minimal clients to ask the server directly.
+//! * [`desktop`] — the desktop app under Xvfb, driven by WebDriver, with a notification daemon.
 //! * [`Prosody`] — a private Prosody (XMPP, STARTTLS and direct TLS) per test, with users;
 //!   [`XmppPeer`] — a second XMPP client (slixmpp) driven by the test.
 //! * [`SmtpSink`] — a scripted SMTP server (aiosmtpd) that records what it accepts.
@@ -16,6 +17,7 @@
 //! test`), never a silent skip. Set `SWITCHBOARD_TEST_KEEP=1` to keep the temp dirs.
 //! See tests/README.md.
 
+pub mod desktop;
 pub mod dovecot;
 pub mod http;
 pub mod keyring;
@@ -38,4 +40,4 @@ pub use prosody::{Prosody, ProsodyOptions, XmppPorts};
 pub use runner::{switchboard_bin, workspace_root, Switchboard};
 pub use smtp::{Received, SmtpSink};
 pub use tls::{CertKind, TlsMaterial};
-pub use xmpp_peer::{PeerOptions, XmppPeer};
+pub use xmpp_peer::{flood, PeerOptions, XmppPeer};

@@ -65,7 +65,13 @@ pub struct ProsodyOptions {
     /// Keep data in memory only (faster; for benchmarks). Users are still created on disk
     /// first, so this applies to rosters, offline messages and the archive.
     pub memory_storage: bool,
-    /// Extra Lua lines appended to the generated config (global section, later settings win).
+    /// Modules to leave out (e.g. "mam": the archive stores ~500 messages/s and would be what
+    /// a throughput benchmark measures).
+    pub disabled_modules: Vec<String>,
+    /// How long a dropped client's session waits for it to resume (stream management).
+    pub smacks_hibernation_secs: u32,
+    /// Extra Lua lines appended to the generated config (global section). Options set above
+    /// must not be repeated (Prosody warns about duplicates).
     pub extra_config: String,
 }
 
@@ -78,6 +84,8 @@ impl Default for ProsodyOptions {
                 .map(|(u, p)| (u.to_string(), p.to_string()))
                 .collect(),
             memory_storage: false,
+            disabled_modules: Vec::new(),
+            smacks_hibernation_secs: 120,
             extra_config: String::new(),
         }
     }
@@ -246,6 +254,10 @@ impl Prosody {
         } else {
             "storage = \"internal\""
         };
+        let disabled: String = std::iter::once("s2s")
+            .chain(self.options.disabled_modules.iter().map(String::as_str))
+            .map(|m| format!("\"{m}\"; "))
+            .collect();
         let level = if std::env::var_os("SWITCHBOARD_TEST_PROSODY_DEBUG").is_some() {
             "debug"
         } else {
@@ -272,14 +284,15 @@ modules_enabled = {{
     "roster"; "saslauth"; "tls"; "disco"; "carbons"; "mam"; "smacks"; "offline"; "ping";
     "groups";
 }}
-modules_disabled = {{ "s2s" }}
+modules_disabled = {{ {disabled}}}
 c2s_stanza_size_limit = {limit}
 archive_expires_after = "never"
 default_archive_policy = true
 max_archive_query_results = 250
-smacks_hibernation_time = 120
+smacks_hibernation_time = {hibernation}
+-- The memory store keeps at most this many archived (and offline) messages per user.
+storage_archive_item_limit = 1000000
 groups_file = "{d}/groups.txt"
-certificates = "{d}/tls"
 ssl = {{ certificate = "{cert}"; key = "{key}"; }}
 {extra}
 
@@ -288,6 +301,7 @@ VirtualHost "{DOMAIN}"
             c2s = self.ports.c2s,
             c2s_tls = self.ports.c2s_tls,
             limit = STANZA_SIZE_LIMIT,
+            hibernation = self.options.smacks_hibernation_secs,
             cert = self.tls.server_pem.display(),
             key = self.tls.server_key.display(),
             extra = self.options.extra_config,

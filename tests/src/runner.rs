@@ -178,6 +178,22 @@ impl Switchboard {
         cmd
     }
 
+    /// The environment every command of this installation gets (data dir, HOME, XDG dirs,
+    /// the private bus and keyring, variables added with [`Switchboard::set_env`]), for
+    /// starting other programs in it, such as the desktop app.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = self.keyring.env();
+        env.extend(Layout::new(self.dir.path()).env());
+        env.push((
+            "SWITCHBOARD_DATA_DIR".into(),
+            self.data_dir.to_string_lossy().into_owned(),
+        ));
+        env.push(("NO_COLOR".into(), "1".into()));
+        env.push(("RUST_BACKTRACE".into(), "1".into()));
+        env.extend(self.extra_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
+    }
+
     /// Runs to completion and returns the output; does not check the exit status.
     pub fn run(&self, args: &[&str]) -> Result<Output> {
         let mut cmd = self.cmd(args);

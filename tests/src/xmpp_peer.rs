@@ -215,6 +215,17 @@ impl XmppPeer {
         Ok(())
     }
 
+    /// Sends `count` messages "`prefix` 0" … as fast as the stream takes them, and waits until
+    /// the server has handled them all; returns the seconds that took.
+    pub fn burst(&self, to: &str, count: usize, prefix: &str) -> Result<f64> {
+        let before = self.event_count();
+        self.command(json!({"cmd": "burst", "to": to, "count": count, "prefix": prefix}))?;
+        let done = self.wait_event_after(before, Duration::from_secs(600), |e| {
+            e["event"] == "burst_sent"
+        })?;
+        Ok(done["seconds"].as_f64().unwrap_or(0.0))
+    }
+
     /// Changes presence (`show`: away, dnd, xa, chat; `status`: free text).
     pub fn set_presence(&self, show: Option<&str>, status: Option<&str>) -> Result<()> {
         let before = self.event_count();
@@ -300,6 +311,37 @@ impl XmppPeer {
         let _ = self.wait_event(Duration::from_secs(10), |e| e["event"] == "disconnected");
         Ok(())
     }
+}
+
+/// Sends `count` chat messages "`prefix` 0" … from `user` to `to` with a minimal sender
+/// (`tests/tools/xmpp_flood.py`, standard library only: microseconds per message), and waits
+/// until the server has handled them all. Returns the seconds that took.
+pub fn flood(prosody: &Prosody, user: &str, to: &str, count: usize, prefix: &str) -> Result<f64> {
+    let password = prosody
+        .password(user)
+        .ok_or_else(|| anyhow!("no user {user} in this Prosody"))?;
+    let script = workspace_root().join("tests/tools/xmpp_flood.py");
+    let out = util::run_checked(
+        Command::new(python()?)
+            .arg(&script)
+            .args(["--jid", &prosody.jid(user)])
+            .args(["--password", password])
+            .args(["--host", prosody.host()])
+            .args(["--port", &prosody.ports().c2s.to_string()])
+            .arg("--ca")
+            .arg(prosody.ca_pem_path())
+            .args(["--to", to])
+            .args(["--count", &count.to_string()])
+            .args(["--prefix", prefix]),
+        "xmpp_flood.py",
+    )?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "xmpp_flood.py printed {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })?;
+    Ok(v["seconds"].as_f64().unwrap_or(0.0))
 }
 
 impl Drop for XmppPeer {

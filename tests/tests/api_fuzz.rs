@@ -98,16 +98,6 @@ fn the_api_matches_its_openapi_description_under_fuzzing() {
             // wherever it says; the SMTP endpoints are covered by deliver_e2e instead.
             "--exclude-operation-id",
             "put_smtp",
-            // Known schema mismatches in the IM endpoints (found by this test, not yet fixed:
-            // `before` accepts values below its documented minimum, contacts and empty texts
-            // are refused although the schema allows them). Excluded until their schemas and
-            // checks agree; im_e2e covers their behaviour.
-            "--exclude-operation-id",
-            "send",
-            "--exclude-operation-id",
-            "conversations",
-            "--exclude-operation-id",
-            "conversation",
             "--request-timeout",
             "70",
         ])

@@ -102,8 +102,9 @@ fn token(sb: &Switchboard) -> String {
             .unwrap()
             .to_string();
     }
-    // Created before (a restarted serve): make another one.
-    let n = Instant::now().elapsed().as_nanos();
+    // Created before (a restarted serve): make another one with a name not used yet.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let out = sb
         .run_ok(&["token", "create", &format!("im-tests-{n}")])
         .unwrap();
@@ -428,13 +429,13 @@ fn bad_input_gets_clear_errors_and_nothing_crashes() {
         err.contains("the recipient") && err.contains("spaces"),
         "{err}"
     );
-    let big = "x".repeat(70 * 1024);
+    let big = "x".repeat(17 * 1024);
     let out = sb
         .run_with_stdin(&["im", "send", "bob@localhost", "--stdin"], big.as_bytes())
         .unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("bytes long"),
+        String::from_utf8_lossy(&out.stderr).contains("characters long"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -642,4 +643,294 @@ fn direct_tls_pins_and_wrong_passwords() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Mail and IM accounts, an SMTP sink for the mail account, rules that forward mail from bob
+/// and IMs from bob as IMs to carol (the person's phone).
+struct Forwarding {
+    dv: switchboard_tests::Dovecot,
+    sink: switchboard_tests::SmtpSink,
+    p: Prosody,
+    sb: Switchboard,
+    _serve: Served,
+}
+
+fn forwarding() -> Forwarding {
+    use switchboard_tests::smtp::{SINK_PASSWORD, SINK_USER};
+    let dv = switchboard_tests::Dovecot::start().unwrap();
+    let sink = switchboard_tests::SmtpSink::start().unwrap();
+    let p = Prosody::start().unwrap();
+    let sb = switchboard_for(&p);
+    let port = dv.imaps_port().to_string();
+    sb.run_with_stdin_ok(
+        &[
+            "account",
+            "add",
+            "imap",
+            "work",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            "alice",
+            "--password-stdin",
+            "--trust-cert",
+            dv.cert_sha256(),
+        ],
+        b"alice-pass",
+    )
+    .unwrap();
+    let smtp_port = sink.starttls_port().to_string();
+    sb.run_with_stdin_ok(
+        &[
+            "account",
+            "smtp",
+            "work",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &smtp_port,
+            "--tls",
+            "starttls",
+            "--user",
+            SINK_USER,
+            "--trust-cert",
+            sink.cert_sha256(),
+            "--from",
+            "Alice Example <alice@localhost>",
+        ],
+        SINK_PASSWORD.as_bytes(),
+    )
+    .unwrap();
+    sb.run_ok(&[
+        "rule",
+        "add",
+        "Bob by mail",
+        "--from",
+        "bob@example.org",
+        "--forward-im",
+        "carol@localhost",
+    ])
+    .unwrap();
+    sb.run_ok(&[
+        "rule",
+        "add",
+        "Bob by IM",
+        "--channel",
+        "im",
+        "--from",
+        "bob@localhost",
+        "--forward-im",
+        "carol@localhost",
+    ])
+    .unwrap();
+    let serve = serve(&sb);
+    wait_online(&sb);
+    wait_until("the mail account's first pass", WAIT, || {
+        let list = sb.run_json(&["account", "list", "--json"]).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "work" && a["state"]["state"] == "ok")
+            .then_some(())
+    });
+    Forwarding {
+        dv,
+        sink,
+        p,
+        sb,
+        _serve: serve,
+    }
+}
+
+fn mail_from_bob(id: &str, subject: &str, body: &str) -> Vec<u8> {
+    switchboard_tests::TestMail::new()
+        .message_id(id)
+        .from("Bob Sender <bob@example.org>")
+        .to("Alice Example <alice@localhost>")
+        .subject(subject)
+        .body(body)
+        .build()
+}
+
+/// Waits for a forward at the phone; returns (event, reference number).
+fn forward_at(phone: &XmppPeer, needle: &str) -> (Value, String) {
+    let ev = phone
+        .wait_event(WAIT, |e| {
+            e["event"] == "message"
+                && e["carbon"].is_null()
+                && e["body"].as_str().is_some_and(|b| b.contains(needle))
+        })
+        .unwrap();
+    let body = ev["body"].as_str().unwrap();
+    let reference = body
+        .strip_prefix("[#")
+        .and_then(|r| r.split(']').next())
+        .unwrap()
+        .to_string();
+    (ev, reference)
+}
+
+fn answer_at(phone: &XmppPeer, after: usize, needle: &str) -> Value {
+    phone
+        .wait_event_after(after, WAIT, |e| {
+            e["event"] == "message"
+                && e["carbon"].is_null()
+                && e["body"].as_str().is_some_and(|b| b.contains(needle))
+        })
+        .unwrap()
+}
+
+#[test]
+fn mail_forwarded_as_im_is_answered_by_mail_in_its_thread() {
+    let f = forwarding();
+    let phone = peer(&f.p, "carol");
+    f.dv.deliver(
+        "alice",
+        "INBOX",
+        &mail_from_bob(
+            "<q1@example.org>",
+            "Quarterly numbers",
+            "Hi Alice,\r\n\r\nare the numbers final?\r\n\r\n-- \r\nBob\r\n",
+        ),
+    )
+    .unwrap();
+    // The short form: sender, subject, first lines, a reference; in a thread, with a receipt
+    // request (slixmpp answers it).
+    let (fwd, reference) = forward_at(&phone, "Quarterly numbers");
+    let body = fwd["body"].as_str().unwrap();
+    assert!(
+        body.contains("Mail from Bob Sender <bob@example.org>"),
+        "{body}"
+    );
+    assert!(body.contains("Subject: Quarterly numbers"), "{body}");
+    assert!(body.contains("are the numbers final?"), "{body}");
+    assert!(!body.contains("-- "), "no signature: {body}");
+    assert!(fwd["thread"].is_string(), "{fwd}");
+    assert_eq!(fwd["receipt_request"], true);
+
+    // The tracker: delivered over the IM channel, and the phone's receipt is in its timeline.
+    let inbox =
+        f.sb.run_json(&["inbox", "--json", "--limit", "50"])
+            .unwrap();
+    let original = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == "q1@example.org")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    wait_until("the IM delivery and its receipt", WAIT, || {
+        let track =
+            f.sb.run_json(&["track", &original.to_string(), "--json"])
+                .unwrap();
+        track["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["channel"] == "im" && d["target"] == "carol@localhost")
+            .filter(|d| d["state"] == "delivered")
+            .filter(|d| {
+                d["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["state"] == "receipt")
+            })
+            .map(|_| ())
+    });
+
+    // The phone answers in the forward's thread: a proper reply to bob goes out by mail.
+    let before = phone.event_count();
+    phone
+        .send_message(
+            "alice@localhost",
+            "Yes, they are final.",
+            json!({"thread": fwd["thread"]}),
+        )
+        .unwrap();
+    let got = f.sink.wait_for_messages(1, WAIT).unwrap();
+    let reply = &got[0];
+    assert_eq!(reply.rcpt_tos, vec!["bob@example.org"]);
+    assert_eq!(reply.mail_from, "alice@localhost");
+    assert_eq!(reply.header("Subject"), vec!["Re: Quarterly numbers"]);
+    assert_eq!(reply.header("In-Reply-To"), vec!["<q1@example.org>"]);
+    assert!(reply.header("References")[0].contains("<q1@example.org>"));
+    assert!(reply.header("From")[0].contains("alice@localhost"));
+    assert!(String::from_utf8_lossy(&reply.raw).contains("Yes, they are final."));
+    answer_at(&phone, before, "Sent to bob@example.org by mail");
+
+    // A typed reference works too (clients that keep no thread).
+    let before = phone.event_count();
+    phone
+        .send_message(
+            "alice@localhost",
+            &format!("#{reference} And the slides follow."),
+            json!({}),
+        )
+        .unwrap();
+    let got = f.sink.wait_for_messages(2, WAIT).unwrap();
+    assert!(String::from_utf8_lossy(&got[1].raw).contains("And the slides follow."));
+    assert!(!String::from_utf8_lossy(&got[1].raw).contains(&format!("#{reference}")));
+    answer_at(&phone, before, "Sent to bob@example.org");
+
+    // Something that answers no forward is refused politely, and nothing is sent.
+    let before = phone.event_count();
+    phone
+        .send_message("alice@localhost", "hello, anyone there?", json!({}))
+        .unwrap();
+    answer_at(&phone, before, "nothing was sent");
+    let before = phone.event_count();
+    phone
+        .send_message("alice@localhost", "#77 a reference nobody has", json!({}))
+        .unwrap();
+    answer_at(&phone, before, "nothing was sent");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(f.sink.received().unwrap().len(), 2, "no third mail");
+    // The person's replies were not routed (forwarded back to them) themselves.
+    let n_forwards = phone
+        .messages()
+        .iter()
+        .filter(|e| e["body"].as_str().is_some_and(|b| b.starts_with("[#")))
+        .count();
+    assert_eq!(n_forwards, 1, "{:?}", phone.messages());
+}
+
+#[test]
+fn an_im_forwarded_as_im_is_answered_by_im() {
+    let f = forwarding();
+    let phone = peer(&f.p, "carol");
+    let bob = peer(&f.p, "bob");
+    bob.send_message("alice@localhost", "Lunch at noon?", json!({}))
+        .unwrap();
+    let (fwd, _reference) = forward_at(&phone, "Lunch at noon?");
+    assert!(fwd["body"]
+        .as_str()
+        .unwrap()
+        .contains("IM from bob@localhost"));
+    // The phone uses its client's "reply" (XEP-0461), quoting the forward.
+    let before = phone.event_count();
+    phone
+        .send_message(
+            "alice@localhost",
+            "> [#1] IM from bob@localhost\nSure, see you there.",
+            json!({"reply_id": fwd["id"], "reply_to": fwd["from"]}),
+        )
+        .unwrap();
+    let got = bob
+        .wait_event(WAIT, |e| {
+            e["event"] == "message" && e["body"] == "Sure, see you there."
+        })
+        .unwrap();
+    assert!(got["from"]
+        .as_str()
+        .unwrap()
+        .starts_with("alice@localhost/"));
+    answer_at(&phone, before, "Sent to bob@localhost as an IM");
+    // In the conversation with bob, as written by this person.
+    let m = wait_for_body(&f.sb, "bob@localhost", "Sure, see you there.");
+    assert_eq!(m["direction"], "out");
+    assert!(f.sink.received().unwrap().is_empty(), "no mail for an IM");
 }

@@ -16,6 +16,8 @@ Commands (stdin):
     {"cmd": "raw", "xml": "<message .../>"}            sent as it is, malformed or not
     {"cmd": "enable_carbons"}
     {"cmd": "ping", "token": T}                           answered with {"event": "pong"}
+    {"cmd": "burst", "to": J, "count": N, "prefix": P}    N messages "P 0".."P N-1", then
+                                                          {"event": "burst_sent", "seconds": S}
     {"cmd": "quit"}
 
 Events (stdout):
@@ -210,6 +212,23 @@ async def commands(peer):
             # A round trip through the server: everything sent before has been processed.
             await peer.plugin["xep_0199"].ping(jid=peer.boundjid.domain, timeout=30)
             emit({"event": "pong", "token": cmd.get("token")})
+        elif what == "burst":
+            # Many messages as fast as the stream takes them (benchmarks): raw XML, no events
+            # per message; one event when all are handed to the socket.
+            import time
+            from xml.sax.saxutils import escape, quoteattr
+            to = quoteattr(cmd["to"])
+            prefix = escape(cmd.get("prefix", "burst"))
+            started = time.monotonic()
+            for i in range(int(cmd["count"])):
+                peer.send_raw(
+                    f"<message to={to} type='chat' id='b{i}'><body>{prefix} {i}</body></message>"
+                )
+                if i % 200 == 199:
+                    await asyncio.sleep(0)
+            await peer.plugin["xep_0199"].ping(jid=peer.boundjid.domain, timeout=120)
+            emit({"event": "burst_sent", "count": int(cmd["count"]),
+                  "seconds": time.monotonic() - started})
         elif what == "quit":
             break
         else:

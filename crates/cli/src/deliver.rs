@@ -645,9 +645,12 @@ fn retry(dir: &Path, id: i64, json: bool) -> Result<ExitCode> {
 pub async fn with_engine<F: std::future::Future<Output = Result<()>>>(
     dir: &Path,
     wake: Arc<tokio::sync::Notify>,
+    im: Option<Arc<dyn switchboard_deliver::im::ImChannel>>,
     fut: F,
 ) -> Result<()> {
-    let engine = Engine::open(dir, EngineOptions::standard(), wake)?;
+    let mut options = EngineOptions::standard();
+    options.im = im;
+    let engine = Engine::open(dir, options, wake)?;
     tokio::select! {
         r = fut => r,
         _ = engine.run() => Ok(()),

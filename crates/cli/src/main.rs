@@ -328,8 +328,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         inner: reporter,
                         wake: wake_deliver.clone(),
                     });
+                // XMPP accounts stay connected alongside mail (with --account, only that one).
+                let xmpp_only = match &account {
+                    Some(name) => Store::open_in(&dir)?
+                        .account(name)?
+                        .is_some_and(|a| a.kind == AccountKind::Xmpp),
+                    None => false,
+                };
+                let wake_im = Arc::new(tokio::sync::Notify::new());
+                let im_channel: Arc<dyn switchboard_deliver::im::ImChannel> =
+                    Arc::new(switchboard_im::Forwarder::new(&dir, wake_im.clone()));
                 rt.block_on(async {
-                    let watch = async {
+                    let mail = async {
+                        if xmpp_only {
+                            return std::future::pending().await;
+                        }
                         switchboard_sync::watch_accounts(
                             &dir,
                             account.as_deref(),
@@ -340,8 +353,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .await
                         .map_err(anyhow::Error::from)
                     };
+                    let im = async {
+                        if account.is_some() && !xmpp_only {
+                            return std::future::pending().await;
+                        }
+                        switchboard_im::keep_connected(
+                            &dir,
+                            account.as_deref(),
+                            wake_im,
+                            Some(wake_deliver.clone()),
+                        )
+                        .await
+                        .map_err(anyhow::Error::from)
+                    };
+                    let watch = async {
+                        tokio::select! {
+                            r = mail => r,
+                            r = im => r,
+                        }
+                    };
                     tokio::select! {
-                        r = deliver::with_engine(&dir, wake_deliver, watch) => r,
+                        r = deliver::with_engine(&dir, wake_deliver.clone(), Some(im_channel), watch) => r,
                         _ = tokio::signal::ctrl_c() => Ok(()),
                     }
                 })?;

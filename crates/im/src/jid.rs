@@ -7,6 +7,21 @@ use crate::ImError;
 /// The longest JID RFC 7622 allows (each part at most 1023 bytes; 3071 in all).
 const MAX_JID_BYTES: usize = 3071;
 
+/// The shape of an address the API takes (`name@domain`; no space or control character, no
+/// resource, none of `<>'"&:`), as a JSON-schema pattern; [`looks_like_address`] is the same
+/// test. Only ASCII is named: regex flavours disagree about what else is "space".
+pub const ADDRESS_PATTERN: &str = r#"^[^\x00-\x20@/<>'"&:]+@[^\x00-\x20@/<>'"&:]+$"#;
+
+/// Whether `s` has the shape of [`ADDRESS_PATTERN`] (it may still not be a valid JID).
+pub fn looks_like_address(s: &str) -> bool {
+    let ok =
+        |part: &str| !part.is_empty() && !part.chars().any(|c| c <= ' ' || "@/<>'\"&:".contains(c));
+    match s.split_once('@') {
+        Some((node, domain)) => ok(node) && ok(domain),
+        None => false,
+    }
+}
+
 /// A person's address: `name@domain`, no resource (`/phone`). Normalised (lower-case domain,
 /// stringprep), so the same contact always has the same conversation.
 pub fn parse_bare(input: &str, what: &'static str) -> Result<BareJid, ImError> {
@@ -80,6 +95,28 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("bytes long"));
+    }
+
+    #[test]
+    fn the_address_shape_is_checked_like_the_pattern() {
+        assert!(looks_like_address("bob@example.org"));
+        assert!(looks_like_address("ü@例え.jp"));
+        // Other space (NEL here) has the shape; the JID rules refuse it later.
+        assert!(looks_like_address("a\u{85}b@c"));
+        for s in [
+            "",
+            "bob",
+            "@x",
+            "x@",
+            "a@b@c",
+            "a b@c",
+            "a@b/c",
+            "a<b@c",
+            "a\u{1c}@b",
+        ] {
+            assert!(!looks_like_address(s), "{s:?}");
+        }
+        assert!(ADDRESS_PATTERN.starts_with('^') && ADDRESS_PATTERN.ends_with('$'));
     }
 
     #[test]

@@ -17,24 +17,29 @@
 //! on literal XML; the connection is tested against a real Prosody in `tests/`.
 
 pub mod backoff;
+pub mod channel;
 mod connect;
+pub mod forward;
 pub mod jid;
 pub mod keys;
 mod oneshot;
 pub mod presence;
+pub mod reply;
 pub mod session;
 pub mod stanza;
 mod supervisor;
 
 use std::time::Duration;
 
+pub use channel::{ForwardFailure, Forwarder};
 pub use connect::AccountConfig;
 pub use oneshot::{pick_account, queue_message, send_now, test_account, SendReport};
 pub use supervisor::keep_connected;
 
-/// The longest text Switchboard sends in one IM. Servers refuse larger stanzas (Prosody's
-/// default limit is 256 KiB, others allow less); a clear error here beats a dropped connection.
-pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// The longest text Switchboard sends in one IM, in characters (at most 64 KiB as UTF-8).
+/// Servers refuse larger stanzas (Prosody's default limit is 256 KiB, others allow less); a
+/// clear error here beats a dropped connection.
+pub const MAX_TEXT_CHARS: usize = 16 * 1024;
 
 /// How long a one-shot connection (`im send`, `account test`) may take to log in.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,7 +63,7 @@ pub enum ImError {
         jid: String,
         why: String,
     },
-    #[error("the message is {len} bytes long; at most {max} bytes can be sent as one IM")]
+    #[error("the message is {len} characters long; at most {max} can be sent as one IM")]
     TooLong { len: usize, max: usize },
     #[error("the message is empty")]
     Empty,
@@ -90,18 +95,34 @@ impl ImError {
     }
 }
 
-/// Checks a text before it is sent: not empty, not larger than [`MAX_TEXT_BYTES`].
+/// Checks a text before it is sent: something besides ASCII spaces and control characters
+/// (the API's schema says the same with `[^\x00-\x20]`), at most [`MAX_TEXT_CHARS`]
+/// characters.
 pub fn check_text(text: &str) -> Result<(), ImError> {
-    if text.trim().is_empty() {
+    if text.chars().all(|c| c <= ' ') {
         return Err(ImError::Empty);
     }
-    if text.len() > MAX_TEXT_BYTES {
+    let len = text.chars().count();
+    if len > MAX_TEXT_CHARS {
         return Err(ImError::TooLong {
-            len: text.len(),
-            max: MAX_TEXT_BYTES,
+            len,
+            max: MAX_TEXT_CHARS,
         });
     }
     Ok(())
+}
+
+/// The text with every character XML 1.0 cannot carry (control characters other than tab
+/// and line breaks, U+FFFE, U+FFFF) replaced by U+FFFD: one such character in a stanza would
+/// make the server close the connection.
+pub fn xml_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => '\u{fffd}',
+            _ => c,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -112,8 +133,11 @@ mod tests {
     fn texts_are_checked_before_sending() {
         assert!(check_text("hi").is_ok());
         assert!(matches!(check_text("  \n"), Err(ImError::Empty)));
-        let err = check_text(&"x".repeat(MAX_TEXT_BYTES + 1)).unwrap_err();
-        assert!(err.to_string().contains("bytes long"), "{err}");
+        assert!(matches!(check_text("\u{1c}\u{1f} "), Err(ImError::Empty)));
+        let err = check_text(&"é".repeat(MAX_TEXT_CHARS + 1)).unwrap_err();
+        assert!(err.to_string().contains("characters long"), "{err}");
+        assert!(check_text(&"é".repeat(MAX_TEXT_CHARS)).is_ok());
+        assert_eq!(xml_safe("a\u{1}b\tc\u{ffff}"), "a\u{fffd}b\tc\u{fffd}");
         let r = ImError::Rejected {
             to: "nobody@example.org".into(),
             condition: "service-unavailable".into(),

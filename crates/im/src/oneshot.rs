@@ -84,6 +84,9 @@ fn now_ms() -> i64 {
 
 /// The stored form of a message this person writes; `id` is its id and origin-id.
 pub fn outgoing(own: &BareJid, to: &BareJid, text: &str, id: &str, thread: Option<&str>) -> NewIm {
+    let text = &crate::xml_safe(text);
+    let thread = thread.map(crate::xml_safe);
+    let thread = thread.as_deref();
     let chat = stanza::Chat {
         from: own.to_string(),
         to: to.to_string(),
@@ -121,6 +124,8 @@ pub fn outgoing(own: &BareJid, to: &BareJid, text: &str, id: &str, thread: Optio
         raw: raw.into_bytes(),
         state: ImState::Queued,
         history: false,
+        route_note: None,
+        detail: None,
     }
 }
 
@@ -248,6 +253,7 @@ pub async fn send_now(
     text: &str,
 ) -> Result<SendReport, ImError> {
     check_text(text)?;
+    let text = &crate::xml_safe(text);
     let to = crate::jid::parse_bare(to, "the recipient")?;
     let (account, cfg, mut stream, _bound) = open(data_dir, account).await?;
     let own = cfg.jid.clone();

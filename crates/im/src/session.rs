@@ -239,7 +239,10 @@ impl Batch {
 }
 
 /// Commits a batch; returns the outcome of each IM.
-fn apply(store: &mut Store, account_id: i64, b: &Batch) -> Result<Vec<ImOutcome>, ImError> {
+fn apply(store: &mut Store, account_id: i64, b: &mut Batch) -> Result<Vec<ImOutcome>, ImError> {
+    // What the person writes back to forwards is held back from the router, in the same
+    // transaction as the message, and handled right after (see crate::reply).
+    crate::reply::mark_replies(store, account_id, &mut b.ims)?;
     if b.clear_presence {
         store.clear_im_presence(account_id)?;
     }
@@ -263,8 +266,16 @@ fn apply(store: &mut Store, account_id: i64, b: &Batch) -> Result<Vec<ImOutcome>
     for (contact, id) in &b.receipts {
         if let Some(mid) = store.im_by_origin(account_id, id)? {
             // Only the contact it went to can confirm it.
-            if store.im_message(mid)?.contact == *contact {
-                store.set_im_state(mid, ImState::Delivered, None)?;
+            if store.im_message(mid)?.contact == *contact
+                && store.set_im_state(mid, ImState::Delivered, None)?
+            {
+                // A forward's receipt confirms its delivery in the tracker.
+                if let Some(d) = store
+                    .forward_by_im_id(account_id, id)?
+                    .and_then(|f| f.delivery_id)
+                {
+                    store.note_delivery_receipt(d, contact)?;
+                }
             }
         }
     }
@@ -387,6 +398,33 @@ impl Session {
         Ok(out)
     }
 
+    /// Handles the replies to forwards still marked pending, then sends what they queued.
+    async fn handle_replies(&mut self) -> Result<(), ImError> {
+        let account_id = self.cfg.account_id;
+        let own = self.own.clone();
+        let done = self
+            .with_store(move |s| {
+                crate::reply::handle_pending(
+                    s,
+                    account_id,
+                    &own,
+                    switchboard_store::ForwardLimits::default(),
+                    switchboard_store::now_unix(),
+                )
+            })
+            .await??;
+        if done.mail_queued {
+            if let Some(n) = &self.stored {
+                n.notify_one();
+            }
+        }
+        if done.ims_queued && self.online {
+            // Boxed: sending the outbox may commit, which may handle replies again.
+            Box::pin(self.send_outbox()).await?;
+        }
+        Ok(())
+    }
+
     async fn send(&mut self, stanza: Stanza) -> tokio_xmpp::stanzastream::StanzaToken {
         self.stream.send(Box::new(stanza)).await
     }
@@ -461,9 +499,19 @@ impl Session {
             .iter()
             .map(|im| im.direction == ImDirection::In && !im.history)
             .collect();
-        let outcomes = self
-            .with_store(move |s| apply(s, account_id, &batch))
+        let (outcomes, replies) = self
+            .with_store(move |s| {
+                let outcomes = apply(s, account_id, &mut batch)?;
+                let replies = batch.ims.iter().zip(&outcomes).any(|(im, o)| {
+                    matches!(o, ImOutcome::Stored(_))
+                        && im.detail.as_deref() == Some(crate::reply::REPLY_PENDING)
+                });
+                Ok::<_, ImError>((outcomes, replies))
+            })
             .await??;
+        if replies {
+            self.handle_replies().await?;
+        }
         let news = outcomes
             .iter()
             .zip(&incoming)
@@ -558,6 +606,10 @@ impl Session {
         .await;
         self.send(Stanza::Presence(Presence::available())).await;
         self.start_catch_up().await;
+        // Replies stored but not handled when the last session (or process) ended.
+        if let Err(e) = self.handle_replies().await {
+            tracing::warn!("XMPP account '{}': {e}", self.cfg.name);
+        }
     }
 
     async fn start_catch_up(&mut self) {
@@ -656,6 +708,8 @@ impl Session {
                 ImDirection::Out => ImState::Sent,
             },
             history,
+            route_note: None,
+            detail: None,
         }
     }
 

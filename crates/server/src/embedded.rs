@@ -139,11 +139,17 @@ impl Embedded {
         // The delivery engine wakes when a sync pass stored mail; it also notices what the API
         // and other processes queue (see switchboard_deliver::engine).
         let wake_deliver = Arc::new(Notify::new());
+        // Forwards as IM go out through this process's XMPP connections (woken by the shared
+        // wake-up); replies to them and new IMs wake the delivery engine.
+        let im_channel: Arc<dyn switchboard_deliver::im::ImChannel> =
+            Arc::new(switchboard_im::Forwarder::new(&data_dir, wake_sync.clone()));
+        let wake_deliver_im = wake_deliver.clone();
         let reporter: Arc<dyn Reporter> = Arc::new(switchboard_deliver::WakeOnSync {
             inner: reporter,
             wake: wake_deliver.clone(),
         });
         let mut engine_options = switchboard_deliver::EngineOptions::standard();
+        engine_options.im = Some(im_channel);
         if let Some(n) = notifier {
             engine_options.notifier = n;
         }
@@ -160,8 +166,13 @@ impl Embedded {
         let im_data_dir = data_dir.clone();
         let im = async move {
             if sync {
-                if let Err(e) =
-                    switchboard_im::keep_connected(&im_data_dir, None, wake_im, None).await
+                if let Err(e) = switchboard_im::keep_connected(
+                    &im_data_dir,
+                    None,
+                    wake_im,
+                    Some(wake_deliver_im),
+                )
+                .await
                 {
                     tracing::warn!("instant messaging stopped: {e}");
                 }

@@ -116,6 +116,11 @@ pub struct NewIm {
     pub state: ImState,
     /// Old history filled in (the first archive catch-up): stored, but not routed as news.
     pub history: bool,
+    /// Not routed, for this reason (e.g. a reply to a forwarded message, handled by the IM
+    /// side); recorded in the same transaction as the message.
+    pub route_note: Option<String>,
+    /// What is known about it beyond its state (kept in `state_detail`).
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,7 +265,8 @@ fn insert_im(tx: &Transaction<'_>, account_id: i64, im: &NewIm, now: i64) -> Res
     .execute(params![id, account_id, IM_MAILBOX, im.keys[0], now])?;
     tx.prepare_cached(
         "INSERT INTO im_message (message_id, account_id, contact, direction, stanza_id, \
-         origin_id, thread, state, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         origin_id, thread, state, state_detail, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         id,
@@ -271,6 +277,7 @@ fn insert_im(tx: &Transaction<'_>, account_id: i64, im: &NewIm, now: i64) -> Res
         im.origin_id,
         im.thread,
         im.state.as_str(),
+        im.detail,
         im.at_ms
     ])?;
     let mut seen = tx.prepare_cached(
@@ -279,11 +286,11 @@ fn insert_im(tx: &Transaction<'_>, account_id: i64, im: &NewIm, now: i64) -> Res
     for k in &im.keys {
         seen.execute(params![account_id, k, id])?;
     }
-    if im.direction == ImDirection::Out || im.history {
-        let reason = if im.history {
-            "history filled in from the archive"
-        } else {
-            "written by this person"
+    if im.direction == ImDirection::Out || im.history || im.route_note.is_some() {
+        let reason = match &im.route_note {
+            Some(note) => note.as_str(),
+            None if im.history => "history filled in from the archive",
+            None => "written by this person",
         };
         tx.prepare_cached(
             "UPDATE message_route SET state = 'skipped', reason = ?2, at = ?3 \
@@ -446,6 +453,39 @@ impl Store {
         Ok(true)
     }
 
+    /// Changes what is noted about an IM (its `state_detail`), leaving its state.
+    pub fn set_im_detail(&self, message_id: i64, detail: Option<&str>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE im_message SET state_detail = ?2 WHERE message_id = ?1",
+            params![message_id, detail],
+        )?;
+        Ok(())
+    }
+
+    /// Incoming IMs of the account whose `state_detail` is exactly `detail`, oldest first (the
+    /// IM side's durable to-do marks).
+    pub fn ims_with_detail(&self, account_id: i64, detail: &str) -> Result<Vec<ImMessage>> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {IM_COLUMNS} FROM im_message i JOIN message m ON m.id = i.message_id \
+             JOIN account a ON a.id = i.account_id WHERE i.account_id = ?1 \
+             AND i.state_detail = ?2 ORDER BY i.message_id"
+        ))?;
+        let rows = stmt.query_map(params![account_id, detail], im_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Whether mail written here with this Message-ID (without brackets) exists.
+    pub fn outgoing_with_key(&self, message_key: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id FROM outgoing WHERE message_key = ?1 ORDER BY id LIMIT 1",
+                [message_key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// The outgoing IM to `contact` sent with this id (receipts and bounces name it).
     pub fn im_by_origin(&self, account_id: i64, origin_id: &str) -> Result<Option<i64>> {
         Ok(self
@@ -532,6 +572,30 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A stored IM as a uniform message (its raw form is XML, which the mail parser cannot
+    /// read): sender, recipient, date and text as stored.
+    pub(crate) fn im_uniform(&self, id: i64) -> Result<UniformMessage> {
+        let m = self.message(id)?;
+        Ok(UniformMessage {
+            message_key: m.summary.message_id.clone(),
+            has_message_id: false,
+            subject: m.summary.subject.clone(),
+            from: m.summary.from.clone().into_iter().collect(),
+            to: m.summary.to.clone(),
+            cc: m.cc.clone(),
+            reply_to: m.reply_to.clone(),
+            date: Some(m.summary.date_unix),
+            in_reply_to: vec![],
+            references: vec![],
+            list_id: None,
+            text_body: m.text_body.clone(),
+            html_body: None,
+            attachments: vec![],
+            size: m.summary.size.max(0) as u64,
+            parse_problems: vec![],
+        })
     }
 
     /// Where the archive catch-up of an account stands.

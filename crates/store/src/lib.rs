@@ -15,6 +15,7 @@ mod changes;
 pub mod clock;
 mod deliveries;
 mod im;
+mod im_forward;
 mod ingest;
 mod owners;
 mod profiles;
@@ -41,6 +42,7 @@ pub use im::{
     ArchivePosition, ImContact, ImConversation, ImDirection, ImMessage, ImOutcome, ImState, NewIm,
     QueuedIm, RosterItem, IM_MAILBOX,
 };
+pub use im_forward::{ForwardEntry, ForwardKey, ForwardLimits, NewForward};
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
 pub use owners::validate_owner;
 pub use profiles::{

@@ -934,14 +934,21 @@ impl Store {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?;
         let sources: Vec<(String, String)> = rows.collect::<rusqlite::Result<_>>()?;
-        let parsed = switchboard_model::parse(&raw);
+        let im = sources.iter().any(|(_, kind)| kind == "xmpp");
+        // An IM's raw form is its XMPP stanza, not RFC 5322: its facts come from the fields
+        // stored for it.
+        let parsed = if im {
+            self.im_uniform(id)?
+        } else {
+            switchboard_model::parse(&raw)
+        };
         let mut facts = MessageFacts::from_uniform(
             &parsed,
             Some(id),
             sources.iter().map(|(n, _)| n.clone()).collect(),
-            Some(&raw),
+            (!im).then_some(&raw[..]),
         );
-        if sources.iter().any(|(_, kind)| kind == "xmpp") {
+        if im {
             facts.channel = MessageChannel::Im;
         }
         Ok(facts)

@@ -62,6 +62,8 @@ fn im(direction: ImDirection, contact: &str, body: &str, keys: &[&str], at_ms: i
             ImState::Sent
         },
         history: false,
+        route_note: None,
+        detail: None,
     }
 }
 

@@ -934,3 +934,43 @@ fn an_im_forwarded_as_im_is_answered_by_im() {
     assert_eq!(m["direction"], "out");
     assert!(f.sink.received().unwrap().is_empty(), "no mail for an IM");
 }
+
+#[test]
+fn an_xmpp_account_edited_over_the_api_keeps_a_valid_address() {
+    let sb = Switchboard::new().unwrap();
+    let s = serve(&sb);
+    // Kept without a login (nothing listens on port 9: the connection just keeps failing).
+    let r = s.post(
+        "/api/accounts",
+        &json!({"kind": "xmpp", "name": "chat", "username": "alice@localhost",
+                "password": "x", "host": "127.0.0.1", "port": 9, "test": false}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let patch = |body: Value| {
+        request(
+            s.addr,
+            "PATCH",
+            "/api/accounts/chat",
+            &[
+                ("Authorization", &s.auth()),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .unwrap()
+    };
+    let r = patch(json!({"username": "not an address"}));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("username") && r.text().contains("spaces"),
+        "{}",
+        r.text()
+    );
+    // Normalised as on adding (lower-case domain); no server means DNS SRV (port 0).
+    let r = patch(json!({"username": "alice@LOCALHOST", "host": "", "port": 0}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let a: Value = r.json().unwrap();
+    assert_eq!(a["username"], "alice@localhost", "{a}");
+    assert_eq!(a["host"], "", "{a}");
+    assert_eq!(a["port"], 0, "{a}");
+}

@@ -306,6 +306,16 @@ pub async fn patch_account(
     let password = b.password.map(Secret::new);
     let account = state
         .with_store(move |s| {
+            // An XMPP account's login name is its address: checked and normalised as on adding.
+            if let Some(u) = &patch.username {
+                if s.account(&name)?
+                    .is_some_and(|a| a.kind == AccountKind::Xmpp)
+                {
+                    let jid = switchboard_im::jid::parse_bare(u, "username")
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                    patch.username = Some(jid.to_string());
+                }
+            }
             let account = s.update_account(&name, &patch)?;
             if let Some(p) = password {
                 store_password(&s.install_id()?, &account.name, &p).map_err(|e| {

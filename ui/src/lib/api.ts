@@ -6,6 +6,9 @@ import type {
   AccountPatch,
   AccountTestFailure,
   Changes,
+  ImContact,
+  ImConversation,
+  ImMessage,
   MessagePage,
   MessageSummary,
   MessageView,
@@ -188,6 +191,30 @@ export class Api {
 
   changes(since: number, limit = 500): Promise<Changes> {
     return this.json(`/api/changes${queryString({ since: String(since), limit })}`)
+  }
+
+  // ---- instant messages ----
+
+  async imConversations(limit = 200): Promise<ImConversation[]> {
+    return (await this.json<{ conversations: ImConversation[] }>(`/api/im/conversations${queryString({ limit })}`)).conversations
+  }
+
+  /** One conversation, newest first; `before` pages back (a message id). */
+  async imConversation(account: string, contact: string, o: { limit?: number; before?: number | null } = {}): Promise<ImMessage[]> {
+    const q = queryString({ limit: o.limit ?? 50, before: o.before })
+    const path = `/api/im/conversations/${encodeURIComponent(account)}/${encodeURIComponent(contact)}${q}`
+    return (await this.json<{ messages: ImMessage[] }>(path)).messages
+  }
+
+  async imContacts(): Promise<ImContact[]> {
+    return (await this.json<{ contacts: ImContact[] }>('/api/im/contacts')).contacts
+  }
+
+  /** Puts an IM in the account's outbox (202); the running connection sends it at once. */
+  async imSend(account: string, to: string, text: string): Promise<ImMessage> {
+    const r = await this.send('POST', '/api/im/send', { account, to, text })
+    if (!r.ok) return this.fail(r)
+    return ((await r.json()) as { message: ImMessage }).message
   }
 
   /** The profiles, or null when this server has no profiles API. */

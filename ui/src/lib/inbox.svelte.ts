@@ -56,6 +56,8 @@ export class Inbox {
   private refreshing: Promise<void> | null = null
   private refreshAgain = false
   private events: EventSource | null = null
+  /** Called when the index moved (the chats follow the same stream). */
+  readonly onIndexMoved = new Set<() => void>()
   readonly deletes: UndoableDeletes
   private readonly search: LatestSearch<Row[]>
 
@@ -234,7 +236,10 @@ export class Inbox {
         this.seq = seq
         return
       }
-      if (seq !== this.seq) void this.refresh()
+      if (seq !== this.seq) {
+        void this.refresh()
+        for (const f of this.onIndexMoved) f()
+      }
     })
     es.onerror = () => {
       // EventSource reconnects by itself; a lost session shows as a 401 on the next call.

@@ -16,6 +16,10 @@ export type KeyAction =
   | 'select-all'
   | 'toggle-thread'
   | 'undo'
+  | 'go-prefix'
+  | 'go-inbox'
+  | 'go-chats'
+  | 'go-settings'
 
 export interface KeyLike {
   key: string
@@ -37,17 +41,30 @@ export const SHORTCUTS: { keys: string; what: string }[] = [
   { keys: 'u', what: 'mark unread or read' },
   { keys: 'z', what: 'undo the last delete' },
   { keys: '/', what: 'search' },
+  { keys: 'g then i', what: 'go to the inbox' },
+  { keys: 'g then c', what: 'go to the chats' },
+  { keys: 'g then s', what: 'go to the settings' },
+  { keys: 'Enter / Shift+Enter', what: 'in a chat: send / new line' },
   { keys: 'Esc', what: 'close, clear' },
   { keys: '?', what: 'this help' },
 ]
 
-/** `inField` is true while the focus is in a text field: then only Escape is ours. */
-export function keyAction(e: KeyLike, inField: boolean): KeyAction | null {
+/**
+ * `inField` is true while the focus is in a text field: then only Escape is ours. `afterG`:
+ * the key before was a lone `g` (the start of a "go to" pair).
+ */
+export function keyAction(e: KeyLike, inField: boolean, afterG = false): KeyAction | null {
   if (e.key === 'Escape') return 'escape'
   if (inField) return null
   if (e.altKey) return null
   if (e.ctrlKey || e.metaKey) return e.key.toLowerCase() === 'a' ? 'select-all' : null
+  if (afterG) {
+    const go = ({ i: 'go-inbox', c: 'go-chats', s: 'go-settings' } as const)[e.key as 'i' | 'c' | 's']
+    if (go) return go
+  }
   switch (e.key) {
+    case 'g':
+      return 'go-prefix'
     case 'j':
     case 'ArrowDown':
       return 'next'

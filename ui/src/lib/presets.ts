@@ -93,10 +93,12 @@ export function providerForAddress(address: string): ProviderPreset | undefined 
 
 export function defaultPort(kind: AccountKind, tls: TlsMode): number {
   if (kind === 'imap') return tls === 'implicit' ? 993 : 143
+  // XMPP: 5222 with STARTTLS (RFC 6120), 5223 for direct TLS (XEP-0368).
+  if (kind === 'xmpp') return tls === 'implicit' ? 5223 : 5222
   return tls === 'implicit' ? 995 : 110
 }
 
 /** Server settings for a provider and protocol, if it offers that protocol. */
 export function serverFor(p: ProviderPreset, kind: AccountKind): ServerPreset | undefined {
-  return kind === 'imap' ? p.imap : p.pop3
+  return kind === 'imap' ? p.imap : kind === 'pop3' ? p.pop3 : undefined
 }

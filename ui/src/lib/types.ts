@@ -63,7 +63,7 @@ export interface AccountState {
   at?: number | null
 }
 
-export type AccountKind = 'imap' | 'pop3'
+export type AccountKind = 'imap' | 'pop3' | 'xmpp'
 export type TlsMode = 'implicit' | 'starttls'
 
 export interface Account {
@@ -86,7 +86,8 @@ export interface Account {
 export interface NewAccount {
   kind: AccountKind
   name: string
-  host: string
+  /** Required for imap and pop3; for xmpp left out to find the server by DNS SRV. */
+  host?: string
   port?: number
   tls?: TlsMode
   username: string
@@ -145,4 +146,49 @@ export interface Profile {
   label?: string
   /** Why this one is active (manual, scheduled…), in words. */
   why?: string
+}
+
+// ---- instant messages (/api/im/*) ----------------------------------------------------------
+
+/** `queued → sent → acked` (the server has it) `→ delivered` (XEP-0184 receipt), or `failed`;
+ * incoming ones are `received`. */
+export type ImState = 'received' | 'queued' | 'sent' | 'acked' | 'delivered' | 'failed'
+
+export interface ImMessage {
+  /** The message id in the store (`/api/messages/{id}`). */
+  id: number
+  account: string
+  contact: string
+  direction: 'in' | 'out'
+  body: string
+  date: string
+  at_ms: number
+  state: ImState
+  state_detail?: string | null
+  origin_id?: string | null
+  stanza_id?: string | null
+  thread?: string | null
+  seen: boolean
+}
+
+export interface ImConversation {
+  account: string
+  contact: string
+  name?: string | null
+  /** offline | available | chat | away | xa | dnd */
+  presence: string
+  status?: string | null
+  messages: number
+  unread: number
+  last: ImMessage
+}
+
+export interface ImContact {
+  account: string
+  jid: string
+  name?: string | null
+  subscription: string
+  presence: string
+  status?: string | null
+  presence_at?: number | null
 }

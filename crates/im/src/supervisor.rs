@@ -58,6 +58,8 @@ pub async fn keep_connected(
 ) -> Result<(), ImError> {
     let store = Store::open_in(data_dir)?;
     let db = store.path().to_path_buf();
+    // Registered before each read: notify_waiters reaches only futures that already exist.
+    let mut woken = Box::pin(wake.notified());
     let mut accounts = xmpp_accounts(&store, only)?;
     drop(store);
     let mut running: HashMap<i64, (String, tokio::task::JoinHandle<()>)> = HashMap::new();
@@ -101,9 +103,10 @@ pub async fn keep_connected(
         }
         accounts = loop {
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = &mut woken => {}
                 _ = tokio::time::sleep(RECHECK) => {}
             }
+            woken = Box::pin(wake.notified());
             let db = db.clone();
             let only = only.map(String::from);
             let read = tokio::task::spawn_blocking(move || {

@@ -239,6 +239,9 @@ pub async fn watch_accounts(
     const RECHECK: Duration = Duration::from_secs(5);
     let store = Store::open_in(data_dir)?;
     let db = store.path().to_path_buf();
+    // Registered before each read of the list: notify_waiters reaches only futures that exist,
+    // so an account added while the list is read still wakes the next wait.
+    let mut woken = Box::pin(wake.notified());
     // The first read's errors (no such account) are the caller's; later ones are retried.
     let mut accounts = selected(&store, only)?;
     drop(store);
@@ -268,9 +271,10 @@ pub async fn watch_accounts(
         }
         accounts = loop {
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = &mut woken => {}
                 _ = tokio::time::sleep(RECHECK) => {}
             }
+            woken = Box::pin(wake.notified());
             match Store::open(&db).map(|s| selected(&s, only)) {
                 Ok(Ok(list)) => break list,
                 // Removed while we watch it (`only`): nothing left to run.
@@ -313,6 +317,9 @@ async fn watch_one(
 ) {
     let mut backoff = Duration::from_secs(30);
     loop {
+        // A sync asked for during the pass below is not lost: this future already listens.
+        let woken = wake.notified();
+        tokio::pin!(woken);
         reporter.event(&SyncEvent::Started {
             account: &account.name,
         });
@@ -334,14 +341,14 @@ async fn watch_one(
                 if account.kind == AccountKind::Pop3 {
                     tokio::select! {
                         _ = tokio::time::sleep(interval) => {}
-                        _ = wake.notified() => {}
+                        _ = &mut woken => {}
                     }
                 }
             }
             Err(_) => {
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = wake.notified() => {}
+                    _ = &mut woken => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(600));
             }
@@ -366,6 +373,9 @@ async fn imap_watch_cycle(
         account_id: account.id,
     };
     loop {
+        // Listening before the pass: a sync asked for while it runs starts another at once.
+        let woken = wake.notified();
+        tokio::pin!(woken);
         let report =
             imap::sync_account(&mut session, caps, account, &mut store, &state_reporter).await?;
         let ok: Result<AccountReport, SyncError> = Ok(report);
@@ -377,7 +387,7 @@ async fn imap_watch_cycle(
         if !caps.idle {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
-                _ = wake.notified() => {}
+                _ = &mut woken => {}
             }
             continue;
         }
@@ -401,7 +411,7 @@ async fn imap_watch_cycle(
                         r.map_err(|e| imap::imap_err(&account.host, "IDLE", e))?;
                         break;
                     }
-                    _ = wake.notified(), if stop.is_some() => {
+                    _ = &mut woken, if stop.is_some() => {
                         stop.take();
                     }
                 }

@@ -46,6 +46,7 @@ bench: deps-bench ui
 	scripts/bench-index.sh ./target/release/switchboard
 	scripts/bench-route.sh
 	scripts/bench-deliver.sh ./target/release/switchboard
+	scripts/bench-im.sh ./target/release/switchboard
 	scripts/bench-ui.sh ./target/release/switchboard
 
 fmt:

@@ -40,4 +40,4 @@ pub use prosody::{Prosody, ProsodyOptions, XmppPorts};
 pub use runner::{switchboard_bin, workspace_root, Switchboard};
 pub use smtp::{Received, SmtpSink};
 pub use tls::{CertKind, TlsMaterial};
-pub use xmpp_peer::{flood, PeerOptions, XmppPeer};
+pub use xmpp_peer::{flood, flood_timed, Flood, PeerOptions, Receiver, ReceiverKind, XmppPeer};

@@ -317,6 +317,27 @@ impl XmppPeer {
 /// (`tests/tools/xmpp_flood.py`, standard library only: microseconds per message), and waits
 /// until the server has handled them all. Returns the seconds that took.
 pub fn flood(prosody: &Prosody, user: &str, to: &str, count: usize, prefix: &str) -> Result<f64> {
+    Ok(flood_timed(prosody, user, to, count, prefix)?.seconds)
+}
+
+/// When a [`flood_timed`] ran.
+#[derive(Debug, Clone, Copy)]
+pub struct Flood {
+    /// Wall clock (unix seconds) when the first message was written, after the login.
+    pub started_at: f64,
+    /// From the first message written to the server's answer to a ping sent after the last.
+    pub seconds: f64,
+}
+
+/// [`flood`], also saying when the first message went out (so the sender's start-up and
+/// login are not counted as the receiver's time).
+pub fn flood_timed(
+    prosody: &Prosody,
+    user: &str,
+    to: &str,
+    count: usize,
+    prefix: &str,
+) -> Result<Flood> {
     let password = prosody
         .password(user)
         .ok_or_else(|| anyhow!("no user {user} in this Prosody"))?;
@@ -341,7 +362,125 @@ pub fn flood(prosody: &Prosody, user: &str, to: &str, count: usize, prefix: &str
             String::from_utf8_lossy(&out.stdout)
         )
     })?;
-    Ok(v["seconds"].as_f64().unwrap_or(0.0))
+    match (v["started_at"].as_f64(), v["seconds"].as_f64()) {
+        (Some(started_at), Some(seconds)) => Ok(Flood {
+            started_at,
+            seconds,
+        }),
+        _ => bail!("xmpp_flood.py printed no times: {v}"),
+    }
+}
+
+/// Which client [`Receiver`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiverKind {
+    /// Standard library, no XML parsing: the server's own delivery rate to one connection.
+    Raw,
+    /// A plain slixmpp client.
+    Slixmpp,
+}
+
+impl ReceiverKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Slixmpp => "slixmpp",
+        }
+    }
+}
+
+/// When a [`Receiver`] had them all.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrivals {
+    pub count: u64,
+    /// Wall clock (unix seconds) of the first and the last message.
+    pub first: f64,
+    pub last: f64,
+}
+
+/// A yardstick client (`tests/tools/xmpp_receive.py`) online as one user, counting the chat
+/// messages of one flood. Killed on drop.
+pub struct Receiver {
+    child: GroupChild,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    what: String,
+}
+
+impl Receiver {
+    /// Logs in as `user` with presence and returns once it is online; it then counts `count`
+    /// messages whose body starts with "`prefix` ".
+    pub fn start(
+        prosody: &Prosody,
+        user: &str,
+        kind: ReceiverKind,
+        count: usize,
+        prefix: &str,
+    ) -> Result<Self> {
+        let password = prosody
+            .password(user)
+            .ok_or_else(|| anyhow!("no user {user} in this Prosody"))?;
+        let script = workspace_root().join("tests/tools/xmpp_receive.py");
+        let what = format!("xmpp_receive.py --mode {}", kind.as_str());
+        let mut cmd = Command::new(python()?);
+        cmd.arg(&script)
+            .args(["--mode", kind.as_str()])
+            .args(["--jid", &prosody.jid(user)])
+            .args(["--password", password])
+            .args(["--host", prosody.host()])
+            .args(["--port", &prosody.ports().c2s.to_string()])
+            .arg("--ca")
+            .arg(prosody.ca_pem_path())
+            .args(["--count", &count.to_string()])
+            .args(["--prefix", prefix])
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        let mut child = GroupChild::spawn(&mut cmd, &what)?;
+        let stdout = child
+            .child_mut()
+            .stdout
+            .take()
+            .with_context(|| format!("{what} has no stdout"))?;
+        let mut r = Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+            what,
+        };
+        let ready = r.next_line()?;
+        if ready["event"] != "ready" {
+            bail!("{} said {ready} instead of being ready", r.what);
+        }
+        Ok(r)
+    }
+
+    fn next_line(&mut self) -> Result<Value> {
+        match self.lines.next() {
+            Some(line) => {
+                let line = line.with_context(|| format!("cannot read from {}", self.what))?;
+                serde_json::from_str(&line)
+                    .with_context(|| format!("{} printed {line:?}", self.what))
+            }
+            None => bail!(
+                "{} ended without an answer (its stderr is above)",
+                self.what
+            ),
+        }
+    }
+
+    /// Waits (up to the script's own timeout) until every message arrived.
+    pub fn finish(mut self) -> Result<Arrivals> {
+        let v = self.next_line()?;
+        match (v["count"].as_u64(), v["first"].as_f64(), v["last"].as_f64()) {
+            (Some(count), Some(first), Some(last)) => Ok(Arrivals { count, first, last }),
+            _ => bail!("{} printed {v}", self.what),
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.child.terminate(Duration::from_secs(2));
+    }
 }
 
 impl Drop for XmppPeer {

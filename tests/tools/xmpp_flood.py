@@ -6,7 +6,8 @@ them, then waits for the answer to a ping (the server has handled everything bef
     xmpp_flood.py --jid bob@localhost --password bob-pass --port 5222 --ca ca.pem \
                   --to alice@localhost --count 20000 [--prefix load]
 
-Prints {"count": N, "seconds": S} on stdout. A general client library costs milliseconds per
+Prints {"count": N, "seconds": S, "started_at": T} on stdout: S from the first message written
+to the ping's answer, T the wall clock (time.time()) at the first message. A general client library costs milliseconds per
 message here; this one costs microseconds, so the measurement is of the receiving side.
 """
 
@@ -36,6 +37,32 @@ def header(domain):
     ).encode()
 
 
+def login(host, port, ca, jid, password):
+    """STARTTLS, SASL PLAIN and resource binding; returns (TLS socket, domain)."""
+    user, domain = jid.split("@", 1)
+    raw = socket.create_connection((host, port))
+    raw.sendall(header(domain))
+    read_until(raw, b"</stream:features>")
+    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    read_until(raw, b"<proceed")
+    ctx = ssl.create_default_context(cafile=ca)
+    s = ctx.wrap_socket(raw, server_hostname=domain)
+    s.sendall(header(domain))
+    read_until(s, b"</stream:features>")
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    s.sendall(
+        f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>".encode()
+    )
+    read_until(s, b"success")
+    s.sendall(header(domain))
+    read_until(s, b"</stream:features>")
+    s.sendall(
+        b"<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"
+    )
+    read_until(s, b"</iq>")
+    return s, domain
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--jid", required=True)
@@ -47,31 +74,11 @@ def main():
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--prefix", default="load")
     a = ap.parse_args()
-    user, domain = a.jid.split("@", 1)
-
-    raw = socket.create_connection((a.host, a.port))
-    raw.sendall(header(domain))
-    read_until(raw, b"</stream:features>")
-    raw.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    read_until(raw, b"<proceed")
-    ctx = ssl.create_default_context(cafile=a.ca)
-    s = ctx.wrap_socket(raw, server_hostname=domain)
-    s.sendall(header(domain))
-    read_until(s, b"</stream:features>")
-    token = base64.b64encode(f"\0{user}\0{a.password}".encode()).decode()
-    s.sendall(
-        f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>".encode()
-    )
-    buf = read_until(s, b"success")
-    s.sendall(header(domain))
-    read_until(s, b"</stream:features>")
-    s.sendall(
-        b"<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"
-    )
-    read_until(s, b"</iq>")
+    s, domain = login(a.host, a.port, a.ca, a.jid, a.password)
 
     to = quoteattr(a.to)
     prefix = escape(a.prefix)
+    started_at = time.time()
     started = time.monotonic()
     batch = []
     for i in range(a.count):
@@ -95,7 +102,7 @@ def main():
     seconds = time.monotonic() - started
     s.sendall(b"</stream:stream>")
     s.close()
-    print(json.dumps({"count": a.count, "seconds": seconds}))
+    print(json.dumps({"count": a.count, "seconds": seconds, "started_at": started_at}))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ Events (stdout):
     {"event": "pong", "token": T}
     {"event": "disconnected"}
     {"event": "auth_failed"}                              then the process exits
+
+Every event also carries "at": the wall clock (time.time()) when it was emitted.
 """
 
 import argparse
@@ -40,6 +42,7 @@ import logging
 import os
 import ssl
 import sys
+import time
 
 import slixmpp
 from slixmpp.xmlstream import ET
@@ -53,6 +56,9 @@ DELAY = "urn:xmpp:delay"
 
 
 def emit(obj):
+    # The wall clock when the event happened, for benchmarks that time a path through
+    # several processes (the same clock as theirs).
+    obj.setdefault("at", time.time())
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
 
@@ -215,7 +221,6 @@ async def commands(peer):
         elif what == "burst":
             # Many messages as fast as the stream takes them (benchmarks): raw XML, no events
             # per message; one event when all are handed to the socket.
-            import time
             from xml.sax.saxutils import escape, quoteattr
             to = quoteattr(cmd["to"])
             prefix = escape(cmd.get("prefix", "burst"))

@@ -974,3 +974,84 @@ fn an_xmpp_account_edited_over_the_api_keeps_a_valid_address() {
     assert_eq!(a["host"], "", "{a}");
     assert_eq!(a["port"], 0, "{a}");
 }
+
+#[test]
+fn chat_states_go_both_ways_only_with_clients_that_use_them() {
+    let p = Prosody::start().unwrap();
+    let sb = switchboard_for(&p);
+    let s = serve(&sb);
+    wait_online(&sb);
+    let bob = peer(&p, "bob");
+    let typing = json!({"to": "bob@localhost", "state": "composing"});
+    // Bob's client has not sent a chat state: none is sent to it.
+    let r = s.post("/api/im/chat-state", &typing);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json().unwrap()["queued"], false);
+
+    // Bob types: the API says so.
+    bob.send_raw(
+        "<message to='alice@localhost' type='chat' id='cs1'>\
+         <composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+    )
+    .unwrap();
+    let state_of_bob = || {
+        s.get("/api/im/chat-states").json().unwrap()["chat_states"]
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["contact"] == "bob@localhost").cloned())
+    };
+    let seen = wait_until("bob's chat state", WAIT, || {
+        state_of_bob().filter(|c| c["state"] == "composing")
+    });
+    assert_eq!(seen["account"], "chat");
+    assert!(seen["at_ms"].as_i64().unwrap_or(0) > 0, "{seen}");
+    // Typing is not a message.
+    assert!(conversation(&sb, "bob@localhost").is_empty());
+
+    // Now ours go to him: once, alone, not archived.
+    let before = bob.event_count();
+    let r = s.post("/api/im/chat-state", &typing);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json().unwrap()["queued"], true);
+    let got = bob
+        .wait_event_after(before, WAIT, |e| e["event"] == "chatstate")
+        .unwrap();
+    assert_eq!(got["state"], "composing", "{got}");
+    assert_eq!(got["body"], false, "{got}");
+    assert_eq!(got["no_store"], true, "{got}");
+    assert!(
+        got["from"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("alice@localhost")),
+        "{got}"
+    );
+
+    // His message carries "active": typing is over, and the message is stored.
+    bob.send_raw(
+        "<message to='alice@localhost' type='chat' id='cs2'><body>done typing</body>\
+         <active xmlns='http://jabber.org/protocol/chatstates'/></message>",
+    )
+    .unwrap();
+    wait_for_body(&sb, "bob@localhost", "done typing");
+    wait_until("bob's chat state to be active", WAIT, || {
+        state_of_bob().filter(|c| c["state"] == "active")
+    });
+
+    // Bad input is named.
+    for (body, status, word) in [
+        (
+            json!({"to": "bob@localhost", "state": "typing"}),
+            400,
+            "state",
+        ),
+        (json!({"to": "bob@", "state": "paused"}), 400, "contact"),
+        (
+            json!({"to": "bob@localhost", "state": "paused", "account": "nope"}),
+            404,
+            "nope",
+        ),
+    ] {
+        let r = s.post("/api/im/chat-state", &body);
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(r.text().contains(word), "{body}: {}", r.text());
+    }
+}

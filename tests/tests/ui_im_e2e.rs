@@ -3,8 +3,8 @@
 //! Prosody and a slixmpp client as the contact. The XMPP account is added through Settings
 //! (trusting the server's certificate by its fingerprint after the connection test names it,
 //! then a wrong password named in words), the contact's presence shows in Chats, a message from
-//! the contact appears live, a reply typed in the chat view reaches the contact and shows as
-//! delivered (XEP-0184), a presence change shows, and the IM is in the consolidated inbox with
+//! the contact appears live, typing shows both ways (XEP-0085), a reply typed in the chat view
+//! reaches the contact and shows as delivered (XEP-0184), a presence change shows, and the IM is in the consolidated inbox with
 //! its channel badge, opening into its conversation. Screenshots land in target/ui-im-e2e/.
 //!
 //! Needs node (with `npm ci` run in ui/), /usr/bin/chromium, Prosody and the Python venv with
@@ -102,6 +102,27 @@ impl Contact<'_> {
                 if got["receipt_request"] != true {
                     return Err(format!("no receipt was requested: {got}"));
                 }
+                Ok(String::new())
+            }
+            "peer-typing" => {
+                self.peer()?
+                    .send_raw(&format!(
+                        "<message to='{}' type='chat' id='typing-1'>\
+                         <composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+                        self.me
+                    ))
+                    .map_err(|e| format!("{e:#}"))?;
+                Ok(String::new())
+            }
+            "peer-got-chatstate" => {
+                let me = self.me.clone();
+                self.peer()?
+                    .wait_event(WAIT, |e| {
+                        e["event"] == "chatstate"
+                            && e["state"] == arg
+                            && e["from"].as_str().is_some_and(|f| f.starts_with(&me))
+                    })
+                    .map_err(|e| format!("the contact got no chat state {arg:?}: {e:#}"))?;
                 Ok(String::new())
             }
             "peer-presence" => {

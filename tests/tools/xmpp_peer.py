@@ -26,6 +26,7 @@ Events (stdout):
      "origin_id", "stanza_id", "carbon": null|"sent"|"received", "delay": bool,
      "reply_id": opt}
     {"event": "receipt", "from", "id"}
+    {"event": "chatstate", "from", "state", "body": bool, "no_store": bool}   (XEP-0085)
     {"event": "error", "from", "id", "condition"}       a message bounced with an error
     {"event": "presence", "from", "type", "show", "status"}
     {"event": "pong", "token": T}
@@ -48,6 +49,7 @@ import slixmpp
 from slixmpp.xmlstream import ET
 
 RECEIPTS = "urn:xmpp:receipts"
+CHATSTATES = "http://jabber.org/protocol/chatstates"
 SID = "urn:xmpp:sid:0"
 REPLY = "urn:xmpp:reply:0"
 CARBONS = "urn:xmpp:carbons:2"
@@ -159,6 +161,16 @@ class Peer(slixmpp.ClientXMPP):
         receipt = xml.find("{%s}received" % RECEIPTS)
         if receipt is not None:
             emit({"event": "receipt", "from": xml.get("from"), "id": receipt.get("id")})
+        for child in xml:
+            if child.tag.startswith("{%s}" % CHATSTATES):
+                emit({
+                    "event": "chatstate",
+                    "from": xml.get("from"),
+                    "state": child.tag.split("}")[-1],
+                    "body": xml.find("{jabber:client}body") is not None,
+                    "no_store": xml.find("{urn:xmpp:hints}no-store") is not None,
+                })
+                break
         if xml.find("{jabber:client}body") is None:
             return
         emit(describe_message(xml))

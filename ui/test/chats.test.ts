@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { Api } from '../src/lib/api'
 import {
   MAX_IM_CHARS,
+  PAUSED_AFTER_MS,
+  TypingNotifier,
   buildChatList,
   checkDraft,
   conversationOf,
@@ -9,6 +11,7 @@ import {
   describeChatState,
   explainSendError,
   inFlight,
+  isTyping,
   lastLine,
   mergeMessages,
   presenceKind,
@@ -20,7 +23,7 @@ import { formatRoute, parseRoute } from '../src/lib/route'
 import { keyAction } from '../src/lib/keys'
 import { defaultPort } from '../src/lib/presets'
 import type { ImContact, ImConversation, ImMessage } from '../src/lib/types'
-import { fakeFetch, summary } from './helpers'
+import { FakeTimers, fakeFetch, summary } from './helpers'
 
 function im(id: number, over: Partial<ImMessage> = {}): ImMessage {
   return {
@@ -271,5 +274,54 @@ describe('a conversation against the API', () => {
     expect(await c.send('x'.repeat(MAX_IM_CHARS + 1))).toBe(false)
     expect(s.f.calls.length).toBe(calls)
     expect(c.sendError).toContain('Too long to send')
+  })
+})
+
+describe('typing (chat states)', () => {
+  it('shows the contact typing while composing is recent and newer than their last message', () => {
+    const cs = { state: 'composing', at_ms: 10_000 }
+    expect(isTyping(cs, null, 12_000)).toBe(true)
+    expect(isTyping(cs, 9_000, 12_000)).toBe(true)
+    expect(isTyping(cs, 11_000, 12_000)).toBe(false)
+    expect(isTyping(cs, null, 41_000)).toBe(false)
+    expect(isTyping({ state: 'paused', at_ms: 10_000 }, null, 12_000)).toBe(false)
+    expect(isTyping(undefined, null, 12_000)).toBe(false)
+  })
+
+  it('says composing once, again after 15 s of typing, paused after 5 s idle, active when emptied', () => {
+    const t = new FakeTimers()
+    const said: string[] = []
+    const n = new TypingNotifier((s) => said.push(s), t, () => t.now)
+    n.input('h')
+    n.input('he')
+    t.advance(1000)
+    n.input('hel')
+    expect(said).toEqual(['composing'])
+    t.advance(PAUSED_AFTER_MS)
+    expect(said).toEqual(['composing', 'paused'])
+    n.input('hell')
+    expect(said).toEqual(['composing', 'paused', 'composing'])
+    for (let i = 0; i < 16; i++) {
+      t.advance(1000)
+      n.input('hello'.repeat(i + 1))
+    }
+    expect(said.filter((s) => s === 'composing').length).toBe(3)
+    n.input('   ')
+    expect(said.at(-1)).toBe('active')
+    expect(t.count).toBe(0)
+  })
+
+  it('says nothing after a send, and active when closed mid-draft', () => {
+    const t = new FakeTimers()
+    const said: string[] = []
+    const n = new TypingNotifier((s) => said.push(s), t, () => t.now)
+    n.input('hi')
+    n.sent()
+    t.advance(PAUSED_AFTER_MS * 2)
+    n.stop()
+    expect(said).toEqual(['composing'])
+    n.input('more')
+    n.stop()
+    expect(said).toEqual(['composing', 'composing', 'active'])
   })
 })

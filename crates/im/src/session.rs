@@ -62,6 +62,9 @@ const OUTBOX_TICK: Duration = Duration::from_secs(2);
 const QUEUE_DEPTH: usize = 512;
 /// A session shorter than this does not reset the backoff (a server that accepts and drops).
 const STABLE_SESSION: Duration = Duration::from_secs(30);
+/// A chat state of ours older than this when the connection gets to it is dropped, not sent
+/// (XEP-0085 suggests "paused" after 30 s of no typing anyway).
+const CHAT_STATE_FRESH_MS: i64 = 30_000;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -220,6 +223,8 @@ struct Batch {
     roster_pushes: Vec<RosterItem>,
     history_complete: bool,
     account_state: Option<(&'static str, Option<String>)>,
+    /// Contacts' chat states (XEP-0085): (bare JID, state, unix ms).
+    chat_states: Vec<(String, &'static str, i64)>,
 }
 
 impl Batch {
@@ -235,6 +240,7 @@ impl Batch {
             && self.roster_pushes.is_empty()
             && !self.history_complete
             && self.account_state.is_none()
+            && self.chat_states.is_empty()
     }
 }
 
@@ -254,6 +260,9 @@ fn apply(store: &mut Store, account_id: i64, b: &mut Batch) -> Result<Vec<ImOutc
     }
     for (jid, presence, status) in &b.presences {
         store.set_im_presence(account_id, jid, presence, status.as_deref())?;
+    }
+    for (jid, state, at) in &b.chat_states {
+        store.set_im_chat_state(account_id, jid, state, *at)?;
     }
     let outcomes = if !b.ims.is_empty() {
         store.ingest_im(account_id, &b.ims, b.archive.as_ref())?
@@ -714,6 +723,16 @@ impl Session {
     }
 
     fn on_message(&mut self, el: &Element, batch: &mut Batch) {
+        // A contact's chat state ("typing"), alone or with a message. Only from someone else
+        // (carbons and archive results come from the own address) and not from group chats.
+        if let Some(state) = stanza::chat_state_of(el) {
+            let kind = el.attr("type").unwrap_or("normal");
+            if let Some(from) = el.attr("from").and_then(bare_of) {
+                if from != self.own && kind != "groupchat" && kind != "error" {
+                    batch.chat_states.push((from.to_string(), state, now_ms()));
+                }
+            }
+        }
         match stanza::classify(el, &self.own) {
             Incoming::Chat(chat) => {
                 let im = self.new_im(&chat, false);
@@ -1085,7 +1104,27 @@ impl Session {
                 });
             }
         }
-        self.commit(batch).await
+        self.commit(batch).await?;
+        self.send_chat_states().await
+    }
+
+    /// Our queued chat states (XEP-0085), each sent once; stale ones are dropped.
+    async fn send_chat_states(&mut self) -> Result<(), ImError> {
+        let account_id = self.cfg.account_id;
+        let since = now_ms() - CHAT_STATE_FRESH_MS;
+        let states = self
+            .with_store(move |s| s.take_im_chat_states(account_id, since))
+            .await??;
+        for c in states {
+            let Ok(to) = crate::jid::parse_bare(&c.contact, "the contact") else {
+                continue;
+            };
+            let id = self.next_id("cs");
+            if let Some(m) = stanza::chat_state_message(&to, &c.state, &id) {
+                self.send(Stanza::Message(m)).await;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1123,6 +1162,7 @@ fn disco_info() -> Element {
         stanza::NS_PING,
         stanza::NS_CARBONS,
         stanza::NS_SID,
+        stanza::NS_CHAT_STATES,
     ] {
         features.insert(f.to_string());
     }

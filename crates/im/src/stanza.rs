@@ -28,6 +28,8 @@ pub const NS_ROSTER: &str = "jabber:iq:roster";
 pub const NS_PING: &str = "urn:xmpp:ping";
 pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const NS_RSM: &str = "http://jabber.org/protocol/rsm";
+pub const NS_CHAT_STATES: &str = "http://jabber.org/protocol/chatstates";
+pub const NS_HINTS: &str = "urn:xmpp:hints";
 
 /// A one-to-one message with text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,6 +285,37 @@ pub fn chat_message(to: &BareJid, body: &str, id: &str, thread: Option<&str>) ->
         });
     }
     m
+}
+
+/// The chat state (XEP-0085) a message carries, if any: active, composing, paused, inactive
+/// or gone.
+pub fn chat_state_of(el: &Element) -> Option<&'static str> {
+    el.children()
+        .filter(|c| c.has_ns(NS_CHAT_STATES))
+        .find_map(|c| {
+            ["active", "composing", "paused", "inactive", "gone"]
+                .into_iter()
+                .find(|s| *s == c.name())
+        })
+}
+
+/// A chat state on its own (XEP-0085), marked for no archive (XEP-0334 `no-store`): typing
+/// is news only now. None for a name that is no chat state.
+pub fn chat_state_message(to: &BareJid, state: &str, id: &str) -> Option<Message> {
+    use xmpp_parsers::chatstates::ChatState;
+    let state = match state {
+        "active" => ChatState::Active,
+        "composing" => ChatState::Composing,
+        "paused" => ChatState::Paused,
+        "inactive" => ChatState::Inactive,
+        "gone" => ChatState::Gone,
+        _ => return None,
+    };
+    let mut m = Message::chat(Some(Jid::from(to.clone()))).with_payload(state);
+    m.payloads
+        .push(Element::builder("no-store", NS_HINTS).build());
+    m.id = Some(Id(id.to_string()));
+    Some(m)
 }
 
 /// The receipt for message `id` from `to`.
@@ -557,6 +590,8 @@ mod tests {
              <composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
         );
         assert!(matches!(classify(&typing, &own()), Incoming::Ignored(_)));
+        assert_eq!(chat_state_of(&typing), Some("composing"));
+        assert_eq!(chat_state_of(&b), None);
         let muc = el(
             "<message xmlns='jabber:client' from='room@muc.example.org/bob' \
              type='groupchat'><body>hi all</body></message>",
@@ -626,6 +661,19 @@ mod tests {
         assert!(q.contains("2026-03-02T10:00:00.250Z"), "{q}");
         let q = to_xml(&archive_query("q", &ArchivePage::Latest, 50));
         assert!(q.contains("before"), "{q}");
+    }
+
+    #[test]
+    fn chat_states_go_out_alone_and_unarchived() {
+        let to = BareJid::new("bob@example.org").unwrap();
+        let m = chat_state_message(&to, "composing", "cs1").unwrap();
+        let el: Element = m.into();
+        assert_eq!(chat_state_of(&el), Some("composing"));
+        assert!(el.get_child("body", NS_CLIENT).is_none());
+        assert!(el.get_child("no-store", NS_HINTS).is_some());
+        assert_eq!(el.attr("type"), Some("chat"));
+        assert_eq!(el.attr("id"), Some("cs1"));
+        assert!(chat_state_message(&to, "typing", "cs2").is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Instant messages over HTTP: send (into the account's outbox; the running connection sends
-//! it at once), conversations, one conversation, contacts with presence.
+//! it at once), conversations, one conversation, contacts with presence, chat states
+//! ("typing", XEP-0085) both ways.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use switchboard_im::ImError;
-use switchboard_store::{ImContact, ImConversation, ImMessage};
+use switchboard_store::{ImChatState, ImContact, ImConversation, ImMessage};
 
 use crate::api::query;
 use crate::{ApiError, AppState, Caller};
@@ -59,6 +60,77 @@ pub struct ImMessages {
 pub struct ImContacts {
     pub contacts: Vec<ImContact>,
 }
+
+/// A chat state (XEP-0085).
+#[derive(Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ChatStateName {
+    Active,
+    Composing,
+    Paused,
+    Inactive,
+    Gone,
+}
+
+impl ChatStateName {
+    const ALL: [ChatStateName; 5] = [
+        ChatStateName::Active,
+        ChatStateName::Composing,
+        ChatStateName::Paused,
+        ChatStateName::Inactive,
+        ChatStateName::Gone,
+    ];
+
+    /// Read here rather than by serde, so that a bad one is named with its field.
+    fn parse(s: &str) -> Result<ChatStateName, ApiError> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "'state' must be active, composing, paused, inactive or gone, not '{}'",
+                    s.chars().take(40).collect::<String>()
+                ))
+            })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ChatStateName::Active => "active",
+            ChatStateName::Composing => "composing",
+            ChatStateName::Paused => "paused",
+            ChatStateName::Inactive => "inactive",
+            ChatStateName::Gone => "gone",
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImChatStateBody {
+    /// The contact (name@domain). An address of that shape the XMPP rules refuse gets 404.
+    #[schema(pattern = r#"^[^\x00-\x20@/<>'"&:]+@[^\x00-\x20@/<>'"&:]+$"#)]
+    to: String,
+    #[schema(value_type = ChatStateName)]
+    state: String,
+    /// The XMPP account; may be left out when there is only one.
+    account: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ImChatStateQueued {
+    /// False when the contact's client never sent chat states: then none are sent to it.
+    pub queued: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ImChatStates {
+    /// Contacts' chat states of the last two minutes.
+    pub chat_states: Vec<ImChatState>,
+}
+
+/// How far back `GET /api/im/chat-states` looks: older states mean nothing now.
+const CHAT_STATES_SINCE_MS: i64 = 120_000;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -234,10 +306,78 @@ pub async fn contacts(
     Ok(Json(ImContacts { contacts }).into_response())
 }
 
+#[utoipa::path(post, path = "/api/im/chat-state", request_body = ImChatStateBody,
+    responses((status = 202, description = "Queued for the connection (or not, see `queued`)", body = ImChatStateQueued), (status = 400, description = "Bad input, named in the detail", body = crate::openapi::ErrorBody), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody), (status = 404, description = "No such XMPP account, or the address is no usable XMPP address", body = crate::openapi::ErrorBody), (status = 409, description = "No XMPP account, or several and none named", body = crate::openapi::ErrorBody)))]
+/// Tells a contact what this person is doing in the conversation (typing, paused...), when
+/// the contact's client uses chat states.
+pub async fn chat_state(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    b: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let b: ImChatStateBody = crate::write::body(b)?;
+    let to = address(&b.to, "the contact")?;
+    let chat_state = ChatStateName::parse(&b.state)?;
+    let queued = state
+        .with_store(move |s| {
+            check_account(s, &caller, b.account.as_deref())?;
+            let a = switchboard_im::pick_account(s, b.account.as_deref())?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            Ok(s.queue_im_chat_state(a.id, &to, chat_state.as_str(), now)?)
+        })
+        .await?;
+    // No wake-up: the connection looks at its outbox every two seconds, and waking would
+    // start a mail sync pass for every keystroke pause.
+    Ok((StatusCode::ACCEPTED, Json(ImChatStateQueued { queued })).into_response())
+}
+
+#[utoipa::path(get, path = "/api/im/chat-states",
+    responses((status = 200, body = ImChatStates), (status = 401, description = "No valid token or session", body = crate::openapi::ErrorBody)))]
+/// What contacts' clients said they are doing (composing, paused...) in the last two minutes.
+pub async fn chat_states(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let owner = caller.owner().map(String::from);
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+        - CHAT_STATES_SINCE_MS;
+    let chat_states = state
+        .with_store(move |s| Ok(s.im_chat_states(owner.as_deref(), since)?))
+        .await?;
+    Ok(Json(ImChatStates { chat_states }).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_documented_address_pattern_is_the_one_checked() {
         assert_eq!(super::ADDRESS, switchboard_im::jid::ADDRESS_PATTERN);
+    }
+}
+
+#[cfg(test)]
+mod chat_state_tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn the_chat_state_schema_lists_the_states() {
+        let doc = serde_json::to_value(crate::openapi::ApiDoc::openapi()).unwrap();
+        let states = &doc["components"]["schemas"]["ChatStateName"]["enum"];
+        assert_eq!(
+            states,
+            &serde_json::json!(["active", "composing", "paused", "inactive", "gone"]),
+            "{}",
+            doc["components"]["schemas"]["ChatStateName"]
+        );
+        for s in ["active", "composing", "paused", "inactive", "gone"] {
+            assert_eq!(super::ChatStateName::parse(s).unwrap().as_str(), s);
+        }
+        assert!(super::ChatStateName::parse("typing").is_err());
     }
 }

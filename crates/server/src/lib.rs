@@ -104,6 +104,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(im::conversation),
         )
         .route("/api/im/contacts", get(im::contacts))
+        .route("/api/im/chat-state", axum::routing::post(im::chat_state))
+        .route("/api/im/chat-states", get(im::chat_states))
         .route("/api/send", axum::routing::post(delivery::post_send))
         .route(
             "/api/messages/{id}/reply",

@@ -15,6 +15,7 @@ mod changes;
 pub mod clock;
 mod deliveries;
 mod im;
+mod im_chat_state;
 mod im_forward;
 mod ingest;
 mod owners;
@@ -42,6 +43,7 @@ pub use im::{
     ArchivePosition, ImContact, ImConversation, ImDirection, ImMessage, ImOutcome, ImState, NewIm,
     QueuedIm, RosterItem, IM_MAILBOX,
 };
+pub use im_chat_state::{ImChatState, OutgoingChatState, CHAT_STATES};
 pub use im_forward::{ForwardEntry, ForwardKey, ForwardLimits, NewForward};
 pub use ingest::{Flags, IncomingMessage, IngestOutcome, MailboxState, SourceKey, StoredSource};
 pub use owners::validate_owner;

@@ -413,6 +413,22 @@ CREATE TABLE im_forward (
 CREATE INDEX im_forward_by_thread ON im_forward (account_id, thread);
 CREATE INDEX im_forward_by_im_id ON im_forward (account_id, im_id);
 "#,
+    // Chat states (XEP-0085, "typing"): what each contact's client last said (composing,
+    // paused, active, inactive, gone) and when, unix ms; and ours waiting for the connection,
+    // one per conversation (the latest wins). Ours go only to contacts whose client sent chat
+    // states itself (the XEP's rule when support is not otherwise known).
+    r#"
+ALTER TABLE im_contact ADD COLUMN chat_state TEXT;
+ALTER TABLE im_contact ADD COLUMN chat_state_at INTEGER;
+
+CREATE TABLE im_chat_state_out (
+    account_id INTEGER NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    contact    TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('active', 'composing', 'paused', 'inactive', 'gone')),
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (account_id, contact)
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes.

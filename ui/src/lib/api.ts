@@ -6,6 +6,7 @@ import type {
   AccountPatch,
   AccountTestFailure,
   Changes,
+  ImChatState,
   ImContact,
   ImConversation,
   ImMessage,
@@ -215,6 +216,18 @@ export class Api {
     const r = await this.send('POST', '/api/im/send', { account, to, text })
     if (!r.ok) return this.fail(r)
     return ((await r.json()) as { message: ImMessage }).message
+  }
+
+  /** Contacts' chat states of the last two minutes. */
+  async imChatStates(): Promise<ImChatState[]> {
+    return (await this.json<{ chat_states: ImChatState[] }>('/api/im/chat-states')).chat_states
+  }
+
+  /** Tells the contact what this person is doing; false when its client does not use chat states. */
+  async imChatState(account: string, to: string, state: 'active' | 'composing' | 'paused'): Promise<boolean> {
+    const r = await this.send('POST', '/api/im/chat-state', { account, to, state })
+    if (!r.ok) return this.fail(r)
+    return ((await r.json()) as { queued: boolean }).queued
   }
 
   /** The profiles, or null when this server has no profiles API. */

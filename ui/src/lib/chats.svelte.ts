@@ -4,7 +4,7 @@
 
 import { Api, ApiError } from './api'
 import { buildChatList, checkDraft, explainSendError, inFlight, mergeMessages, type ChatEntry } from './chats'
-import type { ImContact, ImConversation, ImMessage } from './types'
+import type { ImChatState, ImContact, ImConversation, ImMessage } from './types'
 
 const LIST_POLL_MS = 5000
 const CHAT_POLL_MS = 3000
@@ -101,6 +101,9 @@ export class Conversation {
   sending = $state(false)
   error = $state<string | null>(null)
   sendError = $state<string | null>(null)
+  /** The contact's last chat state, and when this view last looked (for its age). */
+  chatState = $state.raw<ImChatState | undefined>(undefined)
+  checkedAt = $state(Date.now())
 
   private timer: ReturnType<typeof setTimeout> | null = null
   private running = false
@@ -115,7 +118,13 @@ export class Conversation {
   /** The newest page, merged into what is held (new messages, changed delivery states). */
   async refresh() {
     try {
-      const page = await this.api.imConversation(this.account, this.contact, { limit: CHAT_PAGE })
+      const [page, states] = await Promise.all([
+        this.api.imConversation(this.account, this.contact, { limit: CHAT_PAGE }),
+        // A server without chat states (404) just shows none.
+        this.api.imChatStates().catch(() => [] as ImChatState[]),
+      ])
+      this.chatState = states.find((c) => c.account === this.account && c.contact === this.contact)
+      this.checkedAt = Date.now()
       if (!this.loaded) this.complete = page.length < CHAT_PAGE
       this.messages = mergeMessages(this.messages, page)
       this.loaded = true

@@ -264,3 +264,84 @@ export function describeChatState(state: string, detail?: string | null): string
       return detail ? `Error: ${detail}` : state
   }
 }
+
+// ---- chat states ("typing", XEP-0085) ----------------------------------------------------------
+
+/** A contact's "composing" older than this no longer shows (XEP-0085: paused after 30 s). */
+export const TYPING_SHOWN_MS = 30_000
+/** "Composing" is said again after this long of continued typing. */
+export const COMPOSING_AGAIN_MS = 15_000
+/** No keystroke for this long: "paused". */
+export const PAUSED_AFTER_MS = 5_000
+
+/** Whether to show that the contact is typing: composing, recent, and newer than their last
+ * message (a message ends the typing even when the client says nothing more). */
+export function isTyping(cs: { state: string; at_ms: number } | undefined, lastIncomingAt: number | null, now: number): boolean {
+  if (!cs || cs.state !== 'composing') return false
+  if (now - cs.at_ms > TYPING_SHOWN_MS) return false
+  return lastIncomingAt === null || cs.at_ms > lastIncomingAt
+}
+
+export type OwnChatState = 'active' | 'composing' | 'paused'
+
+export interface ChatStateTimers {
+  set(fn: () => void, ms: number): unknown
+  clear(handle: unknown): void
+}
+
+/**
+ * Decides when to tell the contact what this person is doing: "composing" at the first
+ * keystroke (and again every 15 s of typing), "paused" after 5 s without one, "active" when
+ * the text is emptied or the view closes mid-draft. A sent message says "active" by itself.
+ */
+export class TypingNotifier {
+  private state: OwnChatState = 'active'
+  private lastComposing = -Infinity
+  private timer: unknown = null
+
+  constructor(
+    private readonly send: (state: OwnChatState) => void,
+    private readonly timers: ChatStateTimers,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  private say(state: OwnChatState) {
+    this.state = state
+    this.send(state)
+  }
+
+  private clearTimer() {
+    if (this.timer !== null) this.timers.clear(this.timer)
+    this.timer = null
+  }
+
+  /** The draft changed to `text`. */
+  input(text: string) {
+    this.clearTimer()
+    if (text.trim() === '') {
+      if (this.state !== 'active') this.say('active')
+      return
+    }
+    const t = this.now()
+    if (this.state !== 'composing' || t - this.lastComposing >= COMPOSING_AGAIN_MS) {
+      this.lastComposing = t
+      this.say('composing')
+    }
+    this.timer = this.timers.set(() => {
+      this.timer = null
+      if (this.state === 'composing') this.say('paused')
+    }, PAUSED_AFTER_MS)
+  }
+
+  /** A message went out: that says "active". */
+  sent() {
+    this.clearTimer()
+    this.state = 'active'
+  }
+
+  /** The view closes. */
+  stop() {
+    this.clearTimer()
+    if (this.state !== 'active') this.say('active')
+  }
+}

@@ -192,3 +192,12 @@ export interface ImContact {
   status?: string | null
   presence_at?: number | null
 }
+
+/** A contact's last chat state (XEP-0085). */
+export interface ImChatState {
+  account: string
+  contact: string
+  /** active | composing | paused | inactive | gone */
+  state: string
+  at_ms: number
+}

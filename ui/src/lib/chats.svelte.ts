@@ -151,8 +151,9 @@ export class Conversation {
     }
   }
 
-  /** Incoming messages shown here are read. */
+  /** Incoming messages shown here are read (not while the window is hidden: nobody saw them). */
   private async markSeen() {
+    if (typeof document !== 'undefined' && document.visibilityState === 'hidden') return
     const unread = this.messages.filter((m) => m.direction === 'in' && !m.seen).map((m) => m.id)
     if (!unread.length) return
     this.messages = this.messages.map((m) => (unread.includes(m.id) ? { ...m, seen: true } : m))

@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
-# Starts the headless app: `switchboard serve` keeps every account in sync (IDLE on IMAP,
-# polling POP3) and serves the inbox UI on loopback; it prints a one-time sign-in link to open
-# in a browser. Accounts are added there (Settings → Accounts) or with `switchboard account add`.
+# Starts Switchboard for `make run`:
+#
+#   scripts/run.sh --desktop path/to/switchboard-desktop   a display is there: the desktop app
+#   scripts/run.sh --serve path/to/switchboard             no display: the embedded server with
+#                                                          sync, for a browser
+#
+# The Makefile picks one by $DISPLAY / $WAYLAND_DISPLAY. Accounts are added in the UI (Settings →
+# Accounts) or with `switchboard account add`; the data dir is $SWITCHBOARD_DATA_DIR or
+# ~/.local/share/switchboard either way.
 set -euo pipefail
-bin="$1"
-listen="${SWITCHBOARD_LISTEN:-127.0.0.1:7878}"
-if [ -z "$("$bin" account list --json | tr -d '[:space:]' | sed 's/^\[\]$//')" ]; then
-  cat <<'TXT'
-Switchboard is built. No accounts yet: open the sign-in link below and add one under
-Settings → Accounts (or: printf '%s' 'your-password' | ./target/release/switchboard account add
-imap work --host imap.example.org --user me@example.org --password-stdin).
+mode="${1:-}"
+bin="${2:-}"
+[ -x "$bin" ] || { echo "run: usage: $0 --desktop|--serve BINARY (got '$bin')" >&2; exit 64; }
 
-Passwords go to the OS keyring (Secret Service). On a headless machine without one, set
-SWITCHBOARD_KEYRING=kernel.
+case "$mode" in
+  --desktop)
+    echo "Starting the desktop app; closing its window keeps it in the tray (quit from there)." >&2
+    exec "$bin"
+    ;;
+  --serve)
+    cat >&2 <<'TXT'
+No display here ($DISPLAY and $WAYLAND_DISPLAY are empty), so no window: starting the embedded
+server with sync instead. Open the "sign in this browser once" URL it prints below in a browser
+on this machine (from another machine: ssh -L PORT:127.0.0.1:PORT this-host, then the same
+URL). Passwords go to the OS keyring (Secret Service); on a machine without one, set
+SWITCHBOARD_KEYRING=kernel. Ctrl-C stops.
 TXT
-fi
-echo "Serving the inbox on http://$listen and syncing all accounts; Ctrl-C stops." >&2
-exec "$bin" serve --listen "$listen"
+    exec "$bin" serve
+    ;;
+  *)
+    echo "run: usage: $0 --desktop|--serve BINARY" >&2
+    exit 64
+    ;;
+esac

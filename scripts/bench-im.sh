@@ -102,6 +102,9 @@ if rt:
         "| stage | median | p95 |",
         "|---|---:|---:|",
     ] + [f"| {s['what']} | {s['median_ms']:.0f} ms | {s['p95_ms']:.0f} ms |" for s in rt["stages"]]
+    if rt.get("client_to_client_median_ms") is not None:
+        table_rt += ["", f"For comparison, one slixmpp client to another through the same Prosody (sent → received, {rt['rounds']} times): "
+                     f"median {rt['client_to_client_median_ms']:.0f} ms, p95 {rt['client_to_client_p95_ms']:.0f} ms."]
 verdicts = ["", "| target | measured | met |", "|---|---|:---:|",
             f"| ≥ 1,000 incoming IMs stored per second | {rx['stored_per_second_median']:,.0f} IM/s | {yes(ok_rate)} |"]
 if rt:

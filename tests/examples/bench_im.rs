@@ -532,6 +532,7 @@ fn round_trip(n: usize) -> Result<Value> {
     let idle = IdleWatcher::start(&dv)?;
     // Let the IDLE sessions settle before the first round.
     std::thread::sleep(Duration::from_millis(500));
+    let client_to_client = client_to_client_ms(&prosody, &phone, n)?;
 
     let timeout = Duration::from_secs(60);
     let mut rounds = Vec::with_capacity(n);
@@ -595,7 +596,39 @@ fn round_trip(n: usize) -> Result<Value> {
         rounds.push(r);
         std::thread::sleep(Duration::from_millis(100));
     }
-    breakdown(&store, &rounds)
+    let mut out = breakdown(&store, &rounds)?;
+    out["client_to_client_median_ms"] = json!(median(&client_to_client));
+    out["client_to_client_p95_ms"] = json!(percentile(&client_to_client, 95.0));
+    Ok(out)
+}
+
+/// The yardstick for the answer's way in: one slixmpp client (bob) to another (the phone)
+/// through the same Prosody, from "sent" to "received", `n` times.
+fn client_to_client_ms(prosody: &Prosody, phone: &XmppPeer, n: usize) -> Result<Vec<f64>> {
+    let bob = XmppPeer::connect(prosody, "bob", PeerOptions::default())?;
+    let mut out = Vec::with_capacity(n);
+    for k in 0..n {
+        let body = format!("client to client {k}");
+        let before = phone.event_count();
+        let id = bob.send_message("carol@localhost", &body, json!({}))?;
+        let sent = bob.wait_event(Duration::from_secs(10), |e| {
+            e["event"] == "sent" && e["id"] == id.as_str()
+        })?;
+        let got = phone.wait_event_after(before, Duration::from_secs(10), |e| {
+            e["event"] == "message" && e["body"] == body.as_str()
+        })?;
+        let (Some(t0), Some(t1)) = (sent["at"].as_f64(), got["at"].as_f64()) else {
+            bail!("the peers' events have no times");
+        };
+        out.push((t1 - t0) * 1000.0);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "[bench-im]   slixmpp to slixmpp through Prosody: median {:.1} ms",
+        median(&out)
+    );
+    bob.quit()?;
+    Ok(out)
 }
 
 /// Deliveries that reached one of the states an attempt ends in, oldest first.

@@ -59,10 +59,20 @@ fn parse_cursor(c: &str) -> Result<(i64, i64), ApiError> {
 }
 
 pub(crate) fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .ok()
+    whole_number(id)
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::bad_request(format!("'{id}' is not a message id")))
+}
+
+/// A whole number in a path segment. JSON Schema counts `2300.0` as the integer 2300, so
+/// clients generated from the API description may write it that way.
+pub(crate) fn whole_number(s: &str) -> Option<i64> {
+    let digits = match s.split_once('.') {
+        Some((int, frac)) if !frac.is_empty() && frac.bytes().all(|b| b == b'0') => int,
+        Some(_) => return None,
+        None => s,
+    };
+    digits.parse().ok()
 }
 
 /// Query-string errors as our JSON errors, naming the parameter.
@@ -262,6 +272,20 @@ pub async fn list_accounts(
 mod tests {
     use super::*;
     use utoipa::OpenApi;
+
+    #[test]
+    fn path_numbers_may_have_a_zero_fraction() {
+        assert_eq!(whole_number("2300"), Some(2300));
+        assert_eq!(whole_number("2300.0"), Some(2300));
+        assert_eq!(whole_number("7.000"), Some(7));
+        assert_eq!(whole_number("2300.5"), None);
+        assert_eq!(whole_number("2300."), None);
+        assert_eq!(whole_number("1e3"), None);
+        assert_eq!(whole_number(""), None);
+        assert!(parse_id("0").is_err());
+        assert!(parse_id("-3.0").is_err());
+        assert_eq!(parse_id("12.0").unwrap(), 12);
+    }
 
     #[test]
     fn remote_is_allow_or_block() {

@@ -297,8 +297,7 @@ pub async fn get_rule(
 }
 
 fn parse_rule_id(id: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .ok()
+    crate::api::whole_number(id)
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::bad_request(format!("'{id}' is not a rule id")))
 }

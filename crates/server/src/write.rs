@@ -413,9 +413,9 @@ pub async fn get_attachment(
     Path((id, index)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let index: u32 = index
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("'{index}' is not an attachment index")))?;
+    let index: u32 = crate::api::whole_number(&index)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ApiError::bad_request(format!("'{index}' is not an attachment index")))?;
     let raw = state
         .with_store(move |s| {
             caller.check_message(s, id)?;

@@ -217,7 +217,7 @@ impl Dunst {
             shown,
             _child: child,
         };
-        let up = wait_for(Duration::from_secs(10), || {
+        let up = wait_for(Duration::from_secs(30), || {
             Ok(d.ctl(&["is-paused"]).ok().map(|_| ()))
         })?;
         ensure!(

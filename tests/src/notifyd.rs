@@ -101,7 +101,8 @@ impl NotificationDaemon {
                 dunst: None,
                 xvfb: Some(xvfb),
             };
-            let ready = wait_for(Duration::from_secs(10), || {
+            // Generous: on a busy 2-core machine dunst has been seen to need over 10 s.
+            let ready = wait_for(Duration::from_secs(30), || {
                 if dunst.try_wait()?.is_some() {
                     bail!("dunst exited:\n{}", tail_file(&log, 20));
                 }
@@ -109,7 +110,7 @@ impl NotificationDaemon {
             })?;
             if ready.is_none() {
                 bail!(
-                    "dunst did not take org.freedesktop.Notifications within 10 s:\n{}",
+                    "dunst did not take org.freedesktop.Notifications within 30 s:\n{}",
                     tail_file(&log, 20)
                 );
             }

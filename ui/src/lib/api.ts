@@ -17,6 +17,8 @@ import type {
   Profile,
   SyncStateEntry,
 } from './types'
+import type { ComposeRequest } from './compose'
+import { DELIVERY_STATES, type Delivery, type MessageDeliveries, type Queued } from './tracker'
 
 export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>
 
@@ -228,6 +230,48 @@ export class Api {
     const r = await this.send('POST', '/api/im/chat-state', { account, to, state })
     if (!r.ok) return this.fail(r)
     return ((await r.json()) as { queued: boolean }).queued
+  }
+
+  // ---- sending and the tracker ----
+
+  /** Sends new mail, a reply or a forward (202: queued; the tracker follows it). */
+  async compose(req: ComposeRequest): Promise<Queued> {
+    const r = await this.send('POST', req.path, req.body)
+    if (!r.ok) return this.fail(r)
+    return (await r.json()) as Queued
+  }
+
+  /** Whether the account has an outgoing server (null: unknown, e.g. a household member). */
+  async hasSmtp(account: string): Promise<boolean | null> {
+    const r = await this.request(`/api/accounts/${encodeURIComponent(account)}/smtp`)
+    if (r.ok) return true
+    if (r.status === 404) return false
+    return null
+  }
+
+  messageDeliveries(id: number): Promise<MessageDeliveries> {
+    return this.json(`/api/messages/${id}/deliveries`)
+  }
+
+  /** Deliveries in one state, newest first (dead letters by default). */
+  deliveries(state: string = 'dead', limit = 100): Promise<Delivery[]> {
+    return this.json(`/api/deliveries${queryString({ state, limit })}`)
+  }
+
+  /** One delivery by its id, looked for state by state (null: not visible). */
+  async delivery(id: number): Promise<Delivery | null> {
+    for (const state of DELIVERY_STATES) {
+      const found = (await this.deliveries(state, 1000)).find((d) => d.id === id)
+      if (found) return found
+    }
+    return null
+  }
+
+  /** Tries a dead or waiting delivery again; answers it with the others of its message. */
+  async retryDelivery(id: number): Promise<Delivery[]> {
+    const r = await this.send('POST', `/api/deliveries/${id}/retry`)
+    if (!r.ok) return this.fail(r)
+    return (await r.json()) as Delivery[]
   }
 
   /** The profiles, or null when this server has no profiles API. */

@@ -20,6 +20,11 @@ export type KeyAction =
   | 'go-inbox'
   | 'go-chats'
   | 'go-settings'
+  | 'go-tracker'
+  | 'compose'
+  | 'reply'
+  | 'reply-all'
+  | 'forward'
 
 export interface KeyLike {
   key: string
@@ -44,6 +49,10 @@ export const SHORTCUTS: { keys: string; what: string }[] = [
   { keys: 'g then i', what: 'go to the inbox' },
   { keys: 'g then c', what: 'go to the chats' },
   { keys: 'g then s', what: 'go to the settings' },
+  { keys: 'g then t', what: 'go to the tracker (deliveries, dead letters)' },
+  { keys: 'c', what: 'write a new message' },
+  { keys: 'r / a / f', what: 'reply / reply all / forward the open message' },
+  { keys: 'Ctrl+Enter', what: 'while writing: send' },
   { keys: 'Enter / Shift+Enter', what: 'in a chat: send / new line' },
   { keys: 'Esc', what: 'close, clear' },
   { keys: '?', what: 'this help' },
@@ -59,7 +68,7 @@ export function keyAction(e: KeyLike, inField: boolean, afterG = false): KeyActi
   if (e.altKey) return null
   if (e.ctrlKey || e.metaKey) return e.key.toLowerCase() === 'a' ? 'select-all' : null
   if (afterG) {
-    const go = ({ i: 'go-inbox', c: 'go-chats', s: 'go-settings' } as const)[e.key as 'i' | 'c' | 's']
+    const go = ({ i: 'go-inbox', c: 'go-chats', s: 'go-settings', t: 'go-tracker' } as const)[e.key as 'i' | 'c' | 's' | 't']
     if (go) return go
   }
   switch (e.key) {
@@ -98,6 +107,14 @@ export function keyAction(e: KeyLike, inField: boolean, afterG = false): KeyActi
       return 'toggle-thread'
     case 'z':
       return 'undo'
+    case 'c':
+      return 'compose'
+    case 'r':
+      return 'reply'
+    case 'a':
+      return 'reply-all'
+    case 'f':
+      return 'forward'
     default:
       return null
   }

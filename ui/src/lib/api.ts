@@ -18,6 +18,7 @@ import type {
   SyncStateEntry,
 } from './types'
 import type { ComposeRequest } from './compose'
+import type { Rule, TrialOutcome } from './rules'
 import { DELIVERY_STATES, type Delivery, type MessageDeliveries, type Queued } from './tracker'
 
 export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>
@@ -272,6 +273,38 @@ export class Api {
     const r = await this.send('POST', `/api/deliveries/${id}/retry`)
     if (!r.ok) return this.fail(r)
     return (await r.json()) as Delivery[]
+  }
+
+  // ---- routing rules ----
+
+  rules(): Promise<Rule[]> {
+    return this.json('/api/rules')
+  }
+
+  /** Saves a new rule (id 0) at the end, or replaces a saved one in its place. */
+  async saveRule(rule: Rule): Promise<Rule> {
+    const r = rule.id ? await this.send('PUT', `/api/rules/${rule.id}`, rule) : await this.send('POST', '/api/rules', rule)
+    if (!r.ok) return this.fail(r)
+    return (await r.json()) as Rule
+  }
+
+  async deleteRule(id: number): Promise<void> {
+    const r = await this.send('DELETE', `/api/rules/${id}`)
+    if (!r.ok && r.status !== 404) return this.fail(r)
+  }
+
+  /** Moves a rule to a position (1 = first); answers the rules in their new order. */
+  async moveRule(id: number, position: number): Promise<Rule[]> {
+    const r = await this.send('POST', `/api/rules/${id}/move`, { position })
+    if (!r.ok) return this.fail(r)
+    return (await r.json()) as Rule[]
+  }
+
+  /** Which of the newest messages the rule matches and what would happen to each. */
+  async tryRule(rule: Rule, limit = 500): Promise<TrialOutcome> {
+    const r = await this.send('POST', '/api/rules/try', { rule, limit })
+    if (!r.ok) return this.fail(r)
+    return (await r.json()) as TrialOutcome
   }
 
   /** The profiles, or null when this server has no profiles API. */

@@ -21,6 +21,7 @@ export type KeyAction =
   | 'go-chats'
   | 'go-settings'
   | 'go-tracker'
+  | 'go-rules'
   | 'compose'
   | 'reply'
   | 'reply-all'
@@ -50,6 +51,7 @@ export const SHORTCUTS: { keys: string; what: string }[] = [
   { keys: 'g then c', what: 'go to the chats' },
   { keys: 'g then s', what: 'go to the settings' },
   { keys: 'g then t', what: 'go to the tracker (deliveries, dead letters)' },
+  { keys: 'g then r', what: 'go to the rules' },
   { keys: 'c', what: 'write a new message' },
   { keys: 'r / a / f', what: 'reply / reply all / forward the open message' },
   { keys: 'Ctrl+Enter', what: 'while writing: send' },
@@ -68,7 +70,7 @@ export function keyAction(e: KeyLike, inField: boolean, afterG = false): KeyActi
   if (e.altKey) return null
   if (e.ctrlKey || e.metaKey) return e.key.toLowerCase() === 'a' ? 'select-all' : null
   if (afterG) {
-    const go = ({ i: 'go-inbox', c: 'go-chats', s: 'go-settings', t: 'go-tracker' } as const)[e.key as 'i' | 'c' | 's' | 't']
+    const go = ({ i: 'go-inbox', c: 'go-chats', s: 'go-settings', t: 'go-tracker', r: 'go-rules' } as const)[e.key as 'i' | 'c' | 's' | 't' | 'r']
     if (go) return go
   }
   switch (e.key) {

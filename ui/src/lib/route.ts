@@ -1,5 +1,5 @@
 // What the window shows, in the URL's fragment (#settings, #message/42, #chats,
-// #chat/account/contact, #tracker, #tracker/message/42, #tracker/delivery/7), so a reload — or the desktop app reopening its last view through
+// #chat/account/contact, #tracker, #tracker/message/42, #tracker/delivery/7, #rules), so a reload — or the desktop app reopening its last view through
 // /login?next=/#… — comes back to it.
 
 export interface ChatRef {
@@ -8,9 +8,9 @@ export interface ChatRef {
 }
 
 export interface Route {
-  view: 'inbox' | 'settings' | 'chats' | 'tracker'
+  view: 'inbox' | 'settings' | 'chats' | 'tracker' | 'rules'
   message: number | null
-  /** In the tracker: one sent delivery (#tracker/delivery/7). */
+  /** In the tracker: one sent delivery (#tracker/delivery/7, #rules). */
   delivery?: number | null
   /** The open conversation (only in the chats view). */
   chat?: ChatRef | null
@@ -29,6 +29,7 @@ export function parseRoute(hash: string): Route {
   if (h === 'settings') return { view: 'settings', message: null }
   if (h === 'chats') return { view: 'chats', message: null }
   if (h === 'tracker') return { view: 'tracker', message: null }
+  if (h === 'rules') return { view: 'rules', message: null }
   const t = /^tracker\/(message|delivery)\/(\d{1,15})$/.exec(h)
   if (t) return t[1] === 'message' ? { view: 'tracker', message: Number(t[2]) } : { view: 'tracker', message: null, delivery: Number(t[2]) }
   const c = /^chat\/([^/]{1,200})\/([^/]{1,600})$/.exec(h)
@@ -45,6 +46,7 @@ export function parseRoute(hash: string): Route {
 
 export function formatRoute(r: Route): string {
   if (r.view === 'settings') return '#settings'
+  if (r.view === 'rules') return '#rules'
   if (r.view === 'tracker') {
     if (r.message !== null) return `#tracker/message/${r.message}`
     if (r.delivery) return `#tracker/delivery/${r.delivery}`

@@ -116,7 +116,11 @@ impl Store {
         account_id: i64,
         since_ms: i64,
     ) -> Result<Vec<OutgoingChatState>> {
-        let tx = self.conn_mut().transaction()?;
+        // IMMEDIATE: a read that turns into a write fails at once ("database is locked", no
+        // busy wait) when another connection committed in between, which ended the connection.
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = {
             let mut stmt = tx.prepare_cached(
                 "SELECT contact, state, at FROM im_chat_state_out WHERE account_id = ?1 \

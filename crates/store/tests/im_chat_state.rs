@@ -103,3 +103,31 @@ fn ours_go_only_to_contacts_that_use_chat_states_latest_first_and_once() {
         .queue_im_chat_state(id, "bob@example.org", "typing", 30)
         .is_err());
 }
+
+#[test]
+fn taking_them_waits_for_another_writer_instead_of_failing() {
+    let (dir, mut store, id) = open();
+    // Another connection (the router, a sync pass) is writing when the connection takes its
+    // queue: the take waits for that commit rather than failing with "database is locked".
+    let db = dir.path().join("switchboard.sqlite3");
+    assert!(db.exists(), "the store file is {}", db.display());
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut conn = rusqlite::Connection::open(&db).expect("second connection");
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .expect("write lock");
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('other writer', '1')",
+            [],
+        )
+        .expect("a write");
+        ready_tx.send(()).expect("signal");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        tx.commit().expect("commit");
+    });
+    ready.recv().expect("the other writer holds the lock");
+    let taken = store.take_im_chat_states(id, 0);
+    writer.join().expect("writer thread");
+    assert!(taken.expect("taken while another wrote").is_empty());
+}

@@ -231,8 +231,16 @@ fn switchboard_run(
     let cpu_before = cpu_secs(serve.0.id())?;
     let sent = flood_timed(prosody, "bob", "alice@localhost", n, prefix)?;
     let target = seq + n as i64;
-    let stored_at = wait("every message stored", Duration::from_secs(600), || {
+    let stored_at = wait("every message stored", Duration::from_secs(300), || {
         Ok((store.change_seq()? >= target).then(unix_now))
+    })
+    .map_err(|e| {
+        let a = store.account("chat").ok().flatten();
+        e.context(format!(
+            "{} of {n} stored; the account: {:?}",
+            store.change_seq().unwrap_or(0) - seq,
+            a.map(|a| (a.state.state, a.state.detail))
+        ))
     })?;
     let cpu = cpu_secs(serve.0.id())? - cpu_before;
     let stored = stored_from_bob(store)? - from_bob;

@@ -7,7 +7,7 @@
 //! shows as delivered in the compose pane and in the tracker (steps with times and the
 //! server's answer), mail the sink refuses becomes a dead letter whose reason is shown and
 //! whose Retry queues it again, and a rule from the message's sender is tried, saved and
-//! listed. Screenshots land in target/ui-route-e2e/.
+//! listed, and a profile's default action is edited. Screenshots land in target/ui-route-e2e/.
 //!
 //! Needs node (with `npm ci` run in ui/), /usr/bin/chromium, Dovecot and the Python venv with
 //! aiosmtpd: `scripts/install-deps.sh test`, `scripts/install-python-tools.sh` and `make ui`.
@@ -252,6 +252,11 @@ fn writing_tracking_and_rules_in_a_real_browser() {
     );
     let rules = sb.run_ok(&["rule", "list"]).unwrap_or_default();
     assert!(rules.contains("From Dana"), "the saved rule: {rules}");
+    let work = sb.run_json(&["profile", "show", "Work", "--json"]).unwrap();
+    assert_eq!(
+        work["default_action"], "quiet",
+        "the edited profile: {work}"
+    );
     let pictures = std::fs::read_dir(&shots).unwrap().count();
     assert!(
         pictures >= 10,

@@ -196,6 +196,17 @@ async function main() {
     check(new URL(page.url()).hash === '#rules', `the rules' address (${page.url()})`)
     await screenshot(page, 'rule-saved')
 
+    step('a profile’s default action is edited and saved')
+    const workProfile = page.locator('section[aria-labelledby=profiles-title] li', { hasText: 'Work' }).first()
+    await workProfile.getByRole('button', { name: 'Edit' }).click()
+    const profileForm = page.getByRole('form', { name: 'Edit the profile Work' })
+    await profileForm.getByLabel('When no rule decides').selectOption('quiet')
+    await profileForm.getByRole('button', { name: 'Save' }).click()
+    await page.getByText('Profile “Work” saved.').waitFor()
+    const described = await page.locator('section[aria-labelledby=profiles-title] li', { hasText: 'Work' }).first().textContent()
+    check(described.includes('keep quietly in the inbox'), `the saved profile reads back (${described})`)
+    await screenshot(page, 'profile-saved')
+
     check(consoleErrors.length === 0, `no console errors: ${consoleErrors.join(' | ')}`)
     step('done: replied, tracked, dead letter retried, rule saved')
   } catch (e) {

@@ -19,6 +19,7 @@ import type {
 } from './types'
 import type { ComposeRequest } from './compose'
 import type { Rule, TrialOutcome } from './rules'
+import type { FullProfile } from './profileForm'
 import { DELIVERY_STATES, type Delivery, type MessageDeliveries, type Queued } from './tracker'
 
 export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>
@@ -305,6 +306,19 @@ export class Api {
     const r = await this.send('POST', '/api/rules/try', { rule, limit })
     if (!r.ok) return this.fail(r)
     return (await r.json()) as TrialOutcome
+  }
+
+  /** Every profile with its channels and settings (for editing). */
+  async fullProfiles(): Promise<FullProfile[]> {
+    const body = await this.json<{ profiles?: FullProfile[] }>('/api/profiles')
+    return Array.isArray(body.profiles) ? body.profiles : []
+  }
+
+  /** Replaces a profile (a new name renames it everywhere). */
+  async saveProfile(name: string, p: FullProfile): Promise<FullProfile> {
+    const r = await this.send('PUT', `/api/profiles/${encodeURIComponent(name)}`, p)
+    if (!r.ok) return this.fail(r)
+    return (await r.json()) as FullProfile
   }
 
   /** The profiles, or null when this server has no profiles API. */

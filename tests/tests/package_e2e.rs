@@ -208,7 +208,10 @@ fn deb_installs_launches_and_uninstalls() {
     assert!(sb.data_dir().join("desktop.json").is_file());
 
     // Start at login, from the installed path (handed to the running app).
-    let autostart = sb.dir().join("xdg/config/autostart/Switchboard.desktop");
+    // tauri-plugin-autostart (auto-launch) writes under $HOME/.config/autostart whatever
+    // XDG_CONFIG_HOME says; desktops read that directory when XDG_CONFIG_HOME is unset, as it
+    // usually is.
+    let autostart = sb.dir().join("home/.config/autostart/Switchboard.desktop");
     let desktop_cmd = |args: &[&str]| {
         let mut c = Command::new(DESKTOP);
         c.args(args)

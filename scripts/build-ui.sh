@@ -23,7 +23,19 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
-npm run --silent build
+# Rebuilt only when a source is newer than the last build: the server embeds ui/dist and its
+# build script watches those files, so a needless rebuild recompiles the server, the CLI and the
+# desktop app.
+changed=yes
+if [ -f dist/index.html ]; then
+    changed=$(find . \( -path ./node_modules -o -path ./dist -o -path ./test -o -path ./e2e \) -prune \
+        -o -type f -newer dist/index.html -print -quit)
+fi
+if [ -n "$changed" ]; then
+    npm run --silent build
+else
+    echo "build-ui: ui/dist is up to date" >&2
+fi
 
 if [ "${1:-}" = "--test" ]; then
     npm run --silent check

@@ -169,8 +169,13 @@ pub fn attachment_body(raw: &[u8], index: u32) -> Option<(AttachmentMeta, Vec<u8
 /// Plain text for full-text indexing: the text body, or else the HTML body with tags removed
 /// and character references decoded, or else the empty string.
 pub fn search_text(m: &UniformMessage) -> String {
-    match (&m.text_body, &m.html_body) {
-        (Some(text), _) => text.clone(),
+    search_text_of(m.text_body.as_deref(), m.html_body.as_deref())
+}
+
+/// [`search_text`] from the two bodies as stored.
+pub fn search_text_of(text_body: Option<&str>, html_body: Option<&str>) -> String {
+    match (text_body, html_body) {
+        (Some(text), _) => text.to_string(),
         (None, Some(html)) => text::html_to_text(html),
         (None, None) => String::new(),
     }

@@ -369,12 +369,10 @@ impl Store {
                 continue;
             }
             let id = insert_im(&tx, account_id, im, now)?;
-            stored.push((id, uniform(im)));
+            stored.push(id);
             out.push(ImOutcome::Stored(id));
         }
-        for (id, parsed) in &stored {
-            crate::ingest::insert_fts_row(&tx, *id, parsed)?;
-        }
+        crate::search::index_messages(&tx, &stored)?;
         if let Some(pos) = archive {
             set_archive_position(&tx, account_id, pos, now)?;
         }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
-use switchboard_model::{content_matches, search_text, Address, UniformMessage};
+use switchboard_model::{content_matches, Address, UniformMessage};
 
 use crate::{now_unix, Result, Store, StoreError, SyncPolicy};
 
@@ -106,33 +106,9 @@ pub struct StoredSource {
 }
 
 const RAW_CODEC: &str = "lz4";
-/// Body text beyond this is not indexed: search finds a message by its first pages.
-const FTS_BODY_LIMIT: usize = 256 * 1024;
 
 fn addresses_json(list: &[Address]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
-}
-
-fn recipients_text(m: &UniformMessage) -> String {
-    m.to.iter()
-        .chain(m.cc.iter())
-        .map(|a| match &a.name {
-            Some(n) => format!("{n} {}", a.email),
-            None => a.email.clone(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn truncate_at_char(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Loads the fields `content_matches` looks at for every stored message with this key.
@@ -278,31 +254,6 @@ pub(crate) fn insert_message_row(
     Ok(id)
 }
 
-/// Full-text rows go in after all of a batch's message rows: interleaving them with the
-/// inserts that fire the change-log trigger makes FTS5 flush a segment per message (its
-/// savepoint hook), which cost ~25% of a first sync's CPU.
-pub(crate) fn insert_fts_row(tx: &Transaction<'_>, id: i64, p: &UniformMessage) -> Result<()> {
-    let from = p.from.first();
-    let sender = from
-        .map(|a| match &a.name {
-            Some(n) => format!("{n} {}", a.email),
-            None => a.email.clone(),
-        })
-        .unwrap_or_default();
-    let body = search_text(p);
-    tx.prepare_cached(
-        "INSERT INTO message_fts (rowid, subject, sender, recipients, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        id,
-        p.subject,
-        sender,
-        recipients_text(p),
-        truncate_at_char(&body, FTS_BODY_LIMIT)
-    ])?;
-    Ok(())
-}
-
 fn set_flags(tx: &Transaction<'_>, message_id: i64, f: Flags) -> Result<()> {
     tx.prepare_cached(
         "UPDATE message SET seen = ?2, flagged = ?3, answered = ?4, draft = ?5 WHERE id = ?1",
@@ -322,8 +273,7 @@ pub(crate) fn purge_messages(tx: &Transaction<'_>, ids: &[i64]) -> Result<usize>
         if sources > 0 {
             continue;
         }
-        tx.prepare_cached("DELETE FROM message_fts WHERE rowid = ?1")?
-            .execute([id])?;
+        crate::search::unindex_message(tx, *id)?;
         purged += tx
             .prepare_cached("DELETE FROM message WHERE id = ?1")?
             .execute([id])?;
@@ -367,16 +317,14 @@ impl Store {
                 }
                 None => {
                     let id = insert_message(&tx, m, now)?;
-                    stored.push((id, &m.parsed));
+                    stored.push(id);
                     IngestOutcome::Stored(id)
                 }
             };
             insert_source(&tx, outcome.message_id(), account_id, &m.source, now)?;
             out.push(outcome);
         }
-        for (id, parsed) in stored {
-            insert_fts_row(&tx, id, parsed)?;
-        }
+        crate::search::index_messages(&tx, &stored)?;
         tx.commit()?;
         Ok(out)
     }

@@ -22,6 +22,7 @@ mod owners;
 mod profiles;
 mod query;
 mod schema;
+mod search;
 mod time;
 mod tokens;
 
@@ -119,6 +120,8 @@ pub const DB_FILE: &str = "switchboard.sqlite3";
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Words of the full-text index by prefix, for search as you type.
+    search_terms: std::cell::RefCell<search::TermCache>,
 }
 
 impl Store {
@@ -145,9 +148,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
+        search::finish_reindex(&mut conn)?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            search_terms: Default::default(),
         };
         store.ensure_install_id()?;
         Ok(store)

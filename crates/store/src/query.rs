@@ -1,6 +1,6 @@
 //! Reading the consolidated inbox: listing, one message, full-text search, raw source.
 
-use rusqlite::{params, params_from_iter, OptionalExtension, Row};
+use rusqlite::{params_from_iter, OptionalExtension, Row};
 use serde::Serialize;
 use switchboard_model::{Address, AttachmentMeta};
 
@@ -156,24 +156,15 @@ fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<MessageSummary> {
     })
 }
 
-/// From this many matches on, a search walks the inbox by date instead of sorting the matches
-/// (see `Store::search_planned`).
-const DENSE_MATCHES: usize = 2000;
-
-/// Escapes free text into an FTS5 query: every word must match (prefix match on each), and no
-/// FTS syntax from the person's input is interpreted.
-pub fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric() && c != '@' && c != '.' && c != '_' && c != '-')
-        .filter(|w| !w.is_empty())
-        .take(32)
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
-        .collect();
-    if words.is_empty() {
-        None
-    } else {
-        Some(words.join(" "))
-    }
+/// The newest matches of an FTS query (`?1`), optionally of one owner (`?2`), at most `?` of them.
+fn search_sql(owned: bool) -> String {
+    let owned = if owned { crate::owners::OWNED_BY } else { "" };
+    format!(
+        "SELECT {SUMMARY_COLUMNS} FROM message_search f JOIN message m ON m.id = {} \
+         WHERE message_search MATCH ? AND m.deleted_at IS NULL{owned} \
+         ORDER BY f.rowid DESC LIMIT ?",
+        crate::search::MESSAGE_ID_OF_KEY
+    )
 }
 
 impl Store {
@@ -271,57 +262,26 @@ impl Store {
     }
 
     /// [`Store::search`] limited to one household member's messages when `owner` is given.
+    ///
+    /// FTS5 yields the matches in the order of the index's search keys, which sort like the
+    /// inbox (search.rs), so the newest `limit` matches come first and the rest are never
+    /// looked at, however many there are: a word typed into a search box matches most of the
+    /// store after two letters.
     pub fn search_for(
         &self,
         text: &str,
         limit: usize,
         owner: Option<&str>,
     ) -> Result<Vec<MessageSummary>> {
-        self.search_planned(text, limit, owner, DENSE_MATCHES)
-    }
-
-    /// `search_for`, choosing how to find the newest matches by how many there are (at most
-    /// `dense` are counted). Few matches: look each one up and sort them by date. Many (a
-    /// common word, or the first letters typed into a search box): looking up and sorting
-    /// every one of tens of thousands costs most of a second, so walk the inbox newest first
-    /// along its date index and keep the messages in the match set, stopping at `limit`.
-    #[doc(hidden)]
-    pub fn search_planned(
-        &self,
-        text: &str,
-        limit: usize,
-        owner: Option<&str>,
-        dense: usize,
-    ) -> Result<Vec<MessageSummary>> {
-        let Some(query) = fts_query(text) else {
+        let query = {
+            let mut terms = self.search_terms.borrow_mut();
+            terms.check(self.conn())?;
+            crate::search::build_query(text, &mut |w| terms.expand(self.conn(), w))?
+        };
+        let Some(query) = query else {
             return Ok(Vec::new());
         };
-        let owned = if owner.is_some() {
-            crate::owners::OWNED_BY
-        } else {
-            ""
-        };
-        let matches: i64 = self.conn().query_row(
-            "SELECT count(*) FROM (SELECT rowid FROM message_fts WHERE message_fts MATCH ?1 LIMIT ?2)",
-            params![query, dense as i64],
-            |r| r.get(0),
-        )?;
-        let sql = if (matches as usize) < dense {
-            format!(
-                "SELECT {SUMMARY_COLUMNS} FROM message_fts f JOIN message m ON m.id = f.rowid \
-                 WHERE message_fts MATCH ? AND m.deleted_at IS NULL{owned} \
-                 ORDER BY m.sort_date DESC, m.id DESC LIMIT ?"
-            )
-        } else {
-            // `+m.id` keeps the planner from driving the query by the match set: the date
-            // index leads, the match set (built once) is probed.
-            format!(
-                "SELECT {SUMMARY_COLUMNS} FROM message m INDEXED BY message_by_date \
-                 WHERE +m.id IN (SELECT rowid FROM message_fts WHERE message_fts MATCH ?) \
-                 AND m.deleted_at IS NULL{owned} ORDER BY m.sort_date DESC, m.id DESC LIMIT ?"
-            )
-        };
-        let mut stmt = self.conn().prepare(&sql)?;
+        let mut stmt = self.conn().prepare_cached(&search_sql(owner.is_some()))?;
         let mut args: Vec<rusqlite::types::Value> = vec![query.into()];
         if let Some(owner) = owner {
             args.push(owner.to_string().into());
@@ -329,6 +289,8 @@ impl Store {
         args.push((limit.max(1) as i64).into());
         let rows = stmt.query_map(params_from_iter(args), summary_from_row)?;
         let mut list: Vec<MessageSummary> = rows.collect::<rusqlite::Result<_>>()?;
+        // The key's order is the inbox's except among messages dated outside its range.
+        list.sort_by_key(|m| std::cmp::Reverse((m.date_unix, m.id)));
         self.attach_sources(&mut list)?;
         Ok(list)
     }
@@ -431,22 +393,33 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::*;
 
     #[test]
-    fn fts_query_neutralises_syntax() {
-        assert_eq!(
-            fts_query("hello world").as_deref(),
-            Some("\"hello\"* \"world\"*")
-        );
-        assert_eq!(
-            fts_query("a\" OR b").as_deref(),
-            Some("\"a\"* \"OR\"* \"b\"*")
-        );
-        assert_eq!(fts_query("  ()*: "), None);
-        assert_eq!(
-            fts_query("bob@example.org").as_deref(),
-            Some("\"bob@example.org\"*")
-        );
+    fn search_reads_matches_in_key_order_without_sorting_them() {
+        // The point of the search key: SQLite must take the matches in FTS5's order and stop
+        // at the limit, not collect and sort them all (a temporary b-tree).
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        for owned in [false, true] {
+            let sql = format!("EXPLAIN QUERY PLAN {}", search_sql(owned));
+            let mut stmt = store.conn().prepare(&sql).unwrap();
+            let mut args: Vec<rusqlite::types::Value> = vec!["\"x\"*".to_string().into()];
+            if owned {
+                args.push("o".to_string().into());
+            }
+            args.push(10i64.into());
+            let plan: Vec<String> = stmt
+                .query_map(params_from_iter(args), |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.first()
+                    .is_some_and(|p| p.contains("SCAN f VIRTUAL TABLE")),
+                "{plan:?}"
+            );
+            assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+        }
     }
 }

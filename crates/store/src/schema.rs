@@ -429,6 +429,24 @@ CREATE TABLE im_chat_state_out (
     PRIMARY KEY (account_id, contact)
 ) STRICT;
 "#,
+    // The full-text index, rebuilt so that search shows the newest matches without collecting
+    // all of them: rows are filed under a search key that sorts by (sort_date, id), the first
+    // two and three letters of every word have their own index, and longer prefixes are looked
+    // up in its vocabulary (search.rs says why). The old table kept no text to copy: the store
+    // writes the rows of the messages below the mark when it opens, a batch per transaction
+    // (search::finish_reindex).
+    r#"
+DROP TABLE message_fts;
+CREATE VIRTUAL TABLE message_search USING fts5 (
+    subject, sender, recipients, body,
+    content = '', contentless_delete = 1,
+    prefix = '2 3',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE message_search_terms USING fts5vocab (message_search, 'row');
+INSERT OR REPLACE INTO meta (key, value)
+    SELECT 'search_reindex_below', CAST(coalesce(max(id), 0) + 1 AS TEXT) FROM message;
+"#,
 ];
 
 /// The schema version this build writes.

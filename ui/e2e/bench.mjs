@@ -122,6 +122,13 @@ async function typeQuery(page, text) {
   keys.forEach((k, i) => {
     const typed = text.slice(0, i + 1).trim()
     if (typed.length < 2) return
+    // A keystroke that leaves the text as it was (a space after a word) changes nothing on
+    // screen: when that text's results were already painted, it is up to date at once.
+    const shown = paints.filter((p) => p.t < k.t).at(-1)
+    if (shown?.q === typed) {
+      latencies.push(0)
+      return
+    }
     // Texts from this keystroke on: results for any of them count as up to date.
     const later = new Set()
     for (let j = i; j < text.length; j++) later.add(text.slice(0, j + 1).trim())

@@ -452,8 +452,21 @@ fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Res
     if body.is_some() {
         headers.push(("Content-Type", "application/json"));
     }
-    let r = http::request(addr, method, path, &headers, bytes.as_bytes())
-        .with_context(|| format!("WebDriver {method} {path}"))?;
+    // tauri-driver now and then closes a connection without an answer; a GET is safe to ask
+    // again, anything else is reported at once.
+    let attempts = if method == "GET" { 3 } else { 1 };
+    let mut tries = 0;
+    let r = loop {
+        tries += 1;
+        match http::request(addr, method, path, &headers, bytes.as_bytes()) {
+            Ok(r) => break r,
+            Err(e) if tries < attempts => {
+                eprintln!("WebDriver {method} {path}: {e:#}; asking again");
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Err(e) => return Err(e).with_context(|| format!("WebDriver {method} {path}")),
+        }
+    };
     let v: Value = r
         .json()
         .with_context(|| format!("WebDriver {method} {path} answered {}", r.status))?;

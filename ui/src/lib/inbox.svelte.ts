@@ -32,6 +32,8 @@ export class Inbox {
   searching = $state(false)
   /** The text whose results are shown. */
   searchShownFor = $state('')
+  /** The search answered as many rows as were asked for: there may be more matches. */
+  searchCapped = $derived(this.searchRows !== null && this.searchRows.length >= SEARCH_LIMIT)
 
   pending = $state.raw<PendingDelete[]>([])
   hidden = $state.raw<ReadonlySet<number>>(new Set())

@@ -124,8 +124,8 @@ def processes_of(exe):
             parents[int(pid)] = ppid
         except (OSError, ValueError):
             continue
-    roots = [p for p in parents if os.path.realpath(f"/proc/{p}/exe") == os.path.realpath(exe)
-             if os.path.exists(f"/proc/{p}/exe")]
+    target = os.path.realpath(exe)
+    roots = [p for p in parents if exe_of(p) == target]
     found = set(roots)
     changed = True
     while changed:
@@ -135,6 +135,14 @@ def processes_of(exe):
                 found.add(p)
                 changed = True
     return sorted(found)
+
+
+def exe_of(pid):
+    """The program a process runs, or None for one we may not look at (init, other users)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
 
 
 def memory(exe):

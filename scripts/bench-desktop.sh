@@ -191,7 +191,7 @@ log "measuring $(basename "$app") and the empty window on $DISPLAY"
 BENCH_APP="$app" BENCH_BASELINE="$baseline" BENCH_DRIVER="$driver" \
   BENCH_NATIVE_DRIVER="$(command -v WebKitWebDriver)" BENCH_DRIVER_LOG="$root/driver.log" \
   dbus-run-session -- python3 "$repo/bench/desktop-bench.py" >"$root/result.json" 2>"$root/bench.err" ||
-  { tail -30 "$root/bench.err" "$root/driver.log" >&2; die "the desktop run failed"; }
+  { tail -n 30 "$root/bench.err" "$root/driver.log" >&2; die "the desktop run failed"; }
 cat "$root/result.json"
 
 if [ -n "$docs" ]; then

@@ -17,6 +17,7 @@
 //! test`), never a silent skip. Set `SWITCHBOARD_TEST_KEEP=1` to keep the temp dirs.
 //! See tests/README.md.
 
+pub mod browser;
 pub mod desktop;
 pub mod dovecot;
 pub mod http;

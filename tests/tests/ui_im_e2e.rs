@@ -12,9 +12,8 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use switchboard_tests::http::get;
@@ -22,33 +21,7 @@ use switchboard_tests::{workspace_root, PeerOptions, Prosody, Switchboard, XmppP
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn require_ui_deps(ui: &Path) {
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        matches!(node, Ok(ref o) if o.status.success()),
-        "node is missing: install Node.js 20+ (Debian: apt-get install nodejs npm)"
-    );
-    assert!(
-        ui.join("node_modules/playwright-core").is_dir(),
-        "ui/node_modules is missing: run `make ui` (npm ci in ui/)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: install Debian's chromium (scripts/install-deps.sh test)"
-    );
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
+use switchboard_tests::browser::{require_ui_deps, wait_until as wait_for};
 
 struct Serve(Child);
 impl Drop for Serve {
